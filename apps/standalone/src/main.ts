@@ -1,0 +1,4 @@
+import { runMain } from '@waybill/platform';
+import { standalone } from './standalone';
+
+runMain(standalone);

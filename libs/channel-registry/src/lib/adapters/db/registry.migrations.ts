@@ -1,0 +1,55 @@
+import { MigrationInterface, QueryRunner } from 'typeorm';
+import { CreateMessagingTables1732370000001 } from '@waybill/messaging';
+
+export class CreateRegistry1732370100000 implements MigrationInterface {
+  name = 'CreateRegistry1732370100000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`
+      CREATE TABLE organizations (
+        id text PRIMARY KEY,
+        name text NOT NULL,
+        created_at timestamptz NOT NULL
+      )`);
+    await q.query(`
+      CREATE TABLE api_keys (
+        id text PRIMARY KEY,
+        org_id text NOT NULL REFERENCES organizations (id),
+        prefix text NOT NULL,
+        key_hash text NOT NULL UNIQUE,
+        created_at timestamptz NOT NULL,
+        last_used_at timestamptz,
+        revoked_at timestamptz
+      )`);
+    await q.query('CREATE INDEX api_keys_org ON api_keys (org_id, created_at)');
+    await q.query(`
+      CREATE TABLE channels (
+        id text PRIMARY KEY,
+        org_id text NOT NULL REFERENCES organizations (id),
+        version int NOT NULL,
+        state jsonb NOT NULL,
+        created_at timestamptz NOT NULL
+      )`);
+    await q.query('CREATE INDEX channels_org ON channels (org_id, created_at DESC, id DESC)');
+    await q.query(`
+      CREATE TABLE settings (
+        org_id text PRIMARY KEY REFERENCES organizations (id),
+        default_inbound_channel_id text,
+        alert_channel_id text
+      )`);
+    await q.query(`
+      CREATE TABLE relationship_usage (
+        relationship_id text PRIMARY KEY,
+        org_id text NOT NULL,
+        channel_id text,
+        version int NOT NULL
+      )`);
+    await q.query('CREATE INDEX relationship_usage_channel ON relationship_usage (channel_id)');
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    for (const t of ['relationship_usage', 'settings', 'channels', 'api_keys', 'organizations']) await q.query(`DROP TABLE ${t}`);
+  }
+}
+
+export const REGISTRY_MIGRATIONS = [CreateMessagingTables1732370000001, CreateRegistry1732370100000];

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+
+const iso = () => z.iso.datetime({ offset: true });
+
+export const Stream = z.enum(['LIVE', 'TEST']);
+export const Format = z.enum(['JSON', 'XML', 'X12']);
+
+/** What the partner receives about the transaction, beside its payload. */
+export const TransactionHeader = z.object({
+  id: z.string(),
+  relationshipId: z.string(),
+  senderId: z.string(),
+  receiverId: z.string(),
+  transactionType: z.string(),
+  businessNumber: z.string().nullable(),
+  stream: Stream,
+  createdAt: iso(),
+});
+export type TransactionHeader = z.infer<typeof TransactionHeader>;
+
+export const TransactionReceivedV1 = TransactionHeader.extend({
+  channelId: z.string(),
+  format: Format,
+  payloadBytes: z.number().int().nonnegative(),
+});
+
+export const TransactionRoutedV1 = z.object({
+  transactionId: z.string(),
+  channelId: z.string(),
+  deliveryId: z.string(),
+  generation: z.number().int().positive(),
+});
+
+/** `waybill.deliveries`, key channelId: one delivery (a generation) of one transaction. */
+export const DeliveryRequestedV1 = z.object({
+  deliveryId: z.string(),
+  transactionId: z.string(),
+  channelId: z.string(),
+  generation: z.number().int().positive(),
+  format: Format,
+  transaction: TransactionHeader,
+  /** A JSON value for JSON channels; the document text for XML and X12. */
+  payload: z.unknown(),
+});
+export type DeliveryRequestedV1 = z.infer<typeof DeliveryRequestedV1>;
+
+export const AttemptOutcome = z.enum(['ACCEPTED', 'DISPATCHED', 'REJECTED', 'FAILED', 'RETRYABLE']);
+export type AttemptOutcome = z.infer<typeof AttemptOutcome>;
+
+export const DeliveryAttemptedV1 = z.object({
+  transactionId: z.string(),
+  deliveryId: z.string(),
+  channelId: z.string(),
+  attempt: z.number().int().positive(),
+  at: iso(),
+  statusCode: z.number().int().nullable(),
+  outcome: AttemptOutcome,
+  durationMs: z.number().int().nonnegative(),
+  error: z.string().nullable(),
+  /** The first KiB of the partner's answer. */
+  responseExcerpt: z.string().nullable(),
+});
+
+export const DeliveryRetryScheduledV1 = z.object({
+  transactionId: z.string(),
+  deliveryId: z.string(),
+  attempt: z.number().int().positive(),
+  dueAt: iso(),
+});
+
+export const DeliveryDeferredV1 = z.object({
+  transactionId: z.string(),
+  deliveryId: z.string(),
+  reason: z.enum(['CIRCUIT_OPEN', 'CHANNEL_DISABLED', 'CHANNEL_BUSY']),
+  until: iso().nullable(),
+});
+
+const Terminal = z.object({ transactionId: z.string(), deliveryId: z.string().nullable() });
+
+export const TransactionAcceptedV1 = Terminal.extend({ by: z.enum(['PARTNER', 'API', 'PULL']) });
+export const TransactionDispatchedV1 = Terminal;
+export const TransactionRejectedV1 = Terminal.extend({ statusCode: z.number().int().nullable() });
+export const TransactionFailedV1 = Terminal.extend({ reason: z.string() });
+export const TransactionRedeliveryRequestedV1 = z.object({
+  transactionId: z.string(),
+  requestedAt: iso(),
+});

@@ -1,0 +1,3 @@
+export * from './outcome';
+export * from './transaction-status';
+export * from './retry-policy';

@@ -1,0 +1,57 @@
+import type { RetryPolicyState } from '@waybill/contracts';
+
+export type RetryDecision = { retry: true; dueAt: Date } | { retry: false; reason: string };
+
+export interface RetryContext {
+  /** Number of the attempt that just failed (1 for the first). */
+  attempt: number;
+  firstAttemptAt: Date;
+  now: Date;
+  /** The partner's `Retry-After`, in ms from now, when it sent one. */
+  retryAfterMs: number | null;
+  /** A number in [0, 1) for the exponential policy's jitter. */
+  random: number;
+}
+
+/** The longest a delivery may wait under a fixed policy while its channel's circuit is open (ms). */
+export const MIN_FIXED_WAIT_MS = 3_600_000;
+
+/**
+ * When to try again after a retryable failure, or that the policy is spent. `fixed`: `maxRetries`
+ * retries `delayMs` apart. `exponential`: full-jitter backoff from `initialDelayMs` growing by
+ * `factor` up to `maxDelayMs`, until `maxDurationMs` after the first attempt. A `Retry-After`
+ * is honoured when it asks for more patience than the policy, within the policy's time.
+ */
+export function nextRetry(policy: RetryPolicyState, ctx: RetryContext): RetryDecision {
+  switch (policy.strategy) {
+    case 'fixed': {
+      if (ctx.attempt > policy.maxRetries) return { retry: false, reason: `${policy.maxRetries} retries spent` };
+      const wait = Math.max(policy.delayMs, ctx.retryAfterMs ?? 0);
+      return { retry: true, dueAt: new Date(ctx.now.getTime() + Math.min(wait, policy.delayMs * 10)) };
+    }
+    case 'exponential': {
+      const ceiling = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (ctx.attempt - 1));
+      const jittered = Math.max(policy.initialDelayMs, Math.floor(ceiling * ctx.random));
+      const wait = Math.max(jittered, ctx.retryAfterMs ?? 0);
+      const dueAt = ctx.now.getTime() + wait;
+      if (dueAt > ctx.firstAttemptAt.getTime() + policy.maxDurationMs) {
+        return { retry: false, reason: `retries spent after ${policy.maxDurationMs} ms` };
+      }
+      return { retry: true, dueAt: new Date(dueAt) };
+    }
+    default:
+      return assertNever(policy);
+  }
+}
+
+/** Parses `Retry-After` (seconds or an HTTP date) into ms from `now`; null when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now: Date): number | null {
+  if (!value) return null;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, at - now.getTime());
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unexpected ${JSON.stringify(x)}`);
+}

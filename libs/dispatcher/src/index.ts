@@ -1,0 +1,1 @@
+export { DispatcherModule } from './lib/dispatcher.module';

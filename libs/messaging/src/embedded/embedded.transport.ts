@@ -1,0 +1,317 @@
+import { Client } from 'pg';
+import type { DataSource, EntityManager } from 'typeorm';
+import { openServiceDataSource } from '@waybill/persistence';
+import type { TopicSpec } from '@waybill/contracts';
+import type { IncomingMessage, MessageTransport, Outbox, OutgoingMessage, Subscription, SubscriptionSpec } from '../transport.port';
+import { partitionOf } from '../partitioner';
+import { Log, silentLog } from '../logger';
+import { delay, Signal } from '../wait';
+import { CreateEmbeddedLog1732370000000 } from './embedded-log.migrations';
+
+const CHANNEL = 'waybill_log';
+const SCHEMA = 'messaging';
+/** Without a notification (a lost LISTEN connection, say) a reader still looks this often. */
+const IDLE_RECHECK_MS = 5_000;
+
+export interface EmbeddedTransportOptions {
+  /** `postgres://` URL: the log lives in its `messaging` schema, beside the services' schemas. */
+  url: string;
+  partitions?: number;
+  batchSize?: number;
+  log?: Log;
+}
+
+/**
+ * The embedded transport: a durable log in Postgres. Appends happen inside the caller's database
+ * transaction, so in this mode the outbox *is* the log. Readers see appends in commit order (see
+ * the migration), keep a checkpoint per group and topic, and are woken by LISTEN/NOTIFY.
+ */
+export class EmbeddedTransport implements MessageTransport {
+  readonly kind = 'embedded' as const;
+  private readonly readers = new Set<LogReader>();
+  private listener: Client | null = null;
+  private closed = false;
+
+  private constructor(
+    private readonly ds: DataSource,
+    private readonly opts: Required<Pick<EmbeddedTransportOptions, 'url' | 'partitions' | 'batchSize'>> & { log: Log },
+  ) {}
+
+  get partitions(): number {
+    return this.opts.partitions;
+  }
+
+  static async open(options: EmbeddedTransportOptions): Promise<EmbeddedTransport> {
+    const ds = await openServiceDataSource({
+      url: options.url,
+      schema: SCHEMA,
+      migrations: [CreateEmbeddedLog1732370000000],
+      poolSize: 6,
+      applicationName: 'waybill-messaging',
+    });
+    const transport = new EmbeddedTransport(ds, {
+      url: options.url,
+      partitions: options.partitions ?? 12,
+      batchSize: options.batchSize ?? 500,
+      log: options.log ?? silentLog,
+    });
+    await transport.listen();
+    return transport;
+  }
+
+  async ensureTopics(_specs: readonly TopicSpec[]): Promise<void> {
+    // Topics of the embedded log are rows' labels: nothing to create.
+  }
+
+  outbox(_schema: string): Outbox {
+    return {
+      append: (em, messages) => this.append(em, messages),
+      flush: async () => undefined, // committed is published: the log is the outbox
+    };
+  }
+
+  async publish(messages: OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.ds.transaction((em) => this.append(em, messages));
+  }
+
+  async subscribe(spec: SubscriptionSpec): Promise<Subscription> {
+    const readers = spec.topics.map(
+      (topic) => new LogReader(this.ds, topic, spec, this.opts.batchSize, this.opts.log),
+    );
+    for (const r of readers) {
+      this.readers.add(r);
+      await r.start();
+    }
+    return {
+      catchUp: async (timeoutMs) => {
+        const results = await Promise.all(readers.map((r) => r.catchUp(timeoutMs)));
+        return results.every(Boolean);
+      },
+      stop: async () => {
+        await Promise.all(readers.map((r) => r.stop()));
+        for (const r of readers) this.readers.delete(r);
+      },
+    };
+  }
+
+  async ping(): Promise<void> {
+    await this.ds.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.readers].map((r) => r.stop()));
+    this.readers.clear();
+    await this.listener?.end().catch(() => undefined);
+    await this.ds.destroy();
+  }
+
+  private async append(em: EntityManager, messages: OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const topics: string[] = [];
+    const partitions: number[] = [];
+    const keys: string[] = [];
+    const values: (string | null)[] = [];
+    const headers: (string | null)[] = [];
+    for (const m of messages) {
+      topics.push(m.topic);
+      partitions.push(partitionOf(m.key, this.opts.partitions));
+      keys.push(m.key);
+      values.push(m.value === null ? null : JSON.stringify(m.value));
+      headers.push(m.headers ? JSON.stringify(m.headers) : null);
+    }
+    // The notification is delivered at commit, and only then: a reader never wakes for a rollback.
+    await em.query(
+      `WITH ins AS (
+         INSERT INTO ${SCHEMA}.log (topic, partition, key, value, headers)
+         SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::jsonb[])
+         RETURNING topic)
+       SELECT pg_notify('${CHANNEL}', t) FROM (SELECT DISTINCT topic AS t FROM ins) d`,
+      [topics, partitions, keys, values, headers],
+    );
+  }
+
+  private async listen(): Promise<void> {
+    const client = new Client({ connectionString: this.opts.url, application_name: 'waybill-messaging-listen' });
+    client.on('notification', (n) => {
+      for (const r of this.readers) if (r.topic === n.payload) r.wake();
+    });
+    client.on('error', (err) => {
+      if (this.closed) return;
+      this.opts.log.warn({ err }, 'embedded log: LISTEN connection lost; reconnecting');
+      this.listener = null;
+      void this.reconnect();
+    });
+    await client.connect();
+    await client.query(`LISTEN ${CHANNEL}`);
+    this.listener = client;
+  }
+
+  private async reconnect(): Promise<void> {
+    for (let attempt = 0; !this.closed; attempt++) {
+      try {
+        await this.listen();
+        for (const r of this.readers) r.wake(); // whatever was appended meanwhile
+        return;
+      } catch (err) {
+        this.opts.log.warn({ err }, 'embedded log: LISTEN reconnect failed');
+        await delay(Math.min(5_000, 100 * 2 ** attempt));
+      }
+    }
+  }
+}
+
+interface LogRow {
+  seq: string;
+  xid: string;
+  partition: number;
+  key: string | null;
+  value: string | null;
+  headers: Record<string, string> | null;
+  ts: number;
+}
+
+/** One consumer group reading one topic of the log. */
+class LogReader {
+  readonly topic: string;
+  private position = { xid: '0', seq: '0' };
+  /** Horizon (xmin) of the last pass that found the log drained; -1 before the first. */
+  private drainedHorizon = -1n;
+  private readonly wakeSignal = new Signal();
+  private readonly drained = new Signal();
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | null = null;
+
+  constructor(
+    private readonly ds: DataSource,
+    topic: string,
+    private readonly spec: SubscriptionSpec,
+    private readonly batchSize: number,
+    private readonly log: Log,
+  ) {
+    this.topic = topic;
+  }
+
+  async start(): Promise<void> {
+    if (!this.spec.ephemeral) {
+      const rows: { xid: string; seq: string }[] = await this.ds.query(
+        `SELECT xid::text AS xid, seq::text AS seq FROM ${SCHEMA}.checkpoints WHERE group_id = $1 AND topic = $2`,
+        [this.spec.group, this.topic],
+      );
+      if (rows[0]) this.position = rows[0];
+      else if (this.spec.fromBeginning === false) await this.startAtEnd();
+    }
+    this.loop = this.run();
+  }
+
+  wake(): void {
+    this.wakeSignal.notify();
+  }
+
+  async catchUp(timeoutMs: number): Promise<boolean> {
+    const [{ target }]: { target: string }[] = await this.ds.query(
+      'SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS target',
+    );
+    const goal = BigInt(target);
+    const deadline = Date.now() + timeoutMs;
+    this.wake();
+    while (this.drainedHorizon < goal) {
+      const left = deadline - Date.now();
+      if (left <= 0 || this.abort.signal.aborted) return false;
+      await this.drained.wait(left);
+    }
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.wake();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.abort.signal.aborted) {
+      try {
+        const { rows, horizon } = await this.fetch();
+        if (rows.length > 0) {
+          await this.spec.handle(rows.map((r) => this.toMessage(r)));
+          const last = rows[rows.length - 1];
+          this.position = { xid: last.xid, seq: last.seq };
+          if (!this.spec.ephemeral) await this.saveCheckpoint();
+        }
+        failures = 0;
+        if (rows.length === this.batchSize) continue;
+        if (await this.blockedAbove(horizon)) {
+          // Rows committed by a transaction younger than one still running: they become readable
+          // when it ends, which may not notify us. Look again shortly.
+          await this.wakeSignal.wait(5);
+          continue;
+        }
+        this.drainedHorizon = horizon;
+        this.drained.notify();
+        await this.wakeSignal.wait(IDLE_RECHECK_MS);
+      } catch (err) {
+        if (this.abort.signal.aborted) break;
+        failures++;
+        this.log.error({ err, group: this.spec.group, topic: this.topic }, 'embedded log: handling failed; will retry');
+        await delay(Math.min(5_000, 50 * 2 ** failures), this.abort.signal);
+      }
+    }
+  }
+
+  private async fetch(): Promise<{ rows: LogRow[]; horizon: bigint }> {
+    const rows: (LogRow & { horizon: string })[] = await this.ds.query(
+      `SELECT h.xmin::text AS horizon, l.*
+         FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) h
+         LEFT JOIN LATERAL (
+           SELECT seq::text AS seq, xid::text AS xid, partition, key, value, headers,
+                  (extract(epoch FROM created_at) * 1000)::float8 AS ts
+             FROM ${SCHEMA}.log
+            WHERE topic = $1 AND (xid, seq) > ($2::xid8, $3::bigint) AND xid < h.xmin
+            ORDER BY xid, seq
+            LIMIT $4) l ON true`,
+      [this.topic, this.position.xid, this.position.seq, this.batchSize],
+    );
+    const horizon = BigInt(rows[0].horizon);
+    return { rows: rows[0].seq === null ? [] : rows, horizon };
+  }
+
+  private async blockedAbove(horizon: bigint): Promise<boolean> {
+    const [{ blocked }]: { blocked: boolean }[] = await this.ds.query(
+      `SELECT EXISTS (SELECT 1 FROM ${SCHEMA}.log
+                       WHERE topic = $1 AND (xid, seq) > ($2::xid8, $3::bigint) AND xid >= $4::xid8) AS blocked`,
+      [this.topic, this.position.xid, this.position.seq, horizon.toString()],
+    );
+    return blocked;
+  }
+
+  private async saveCheckpoint(): Promise<void> {
+    await this.ds.query(
+      `INSERT INTO ${SCHEMA}.checkpoints (group_id, topic, xid, seq) VALUES ($1, $2, $3::xid8, $4)
+       ON CONFLICT (group_id, topic) DO UPDATE SET xid = EXCLUDED.xid, seq = EXCLUDED.seq, updated_at = now()`,
+      [this.spec.group, this.topic, this.position.xid, this.position.seq],
+    );
+  }
+
+  private async startAtEnd(): Promise<void> {
+    const rows: { xid: string; seq: string }[] = await this.ds.query(
+      `SELECT xid::text AS xid, seq::text AS seq FROM ${SCHEMA}.log WHERE topic = $1 ORDER BY xid DESC, seq DESC LIMIT 1`,
+      [this.topic],
+    );
+    if (rows[0]) this.position = rows[0];
+  }
+
+  private toMessage(r: LogRow): IncomingMessage {
+    return {
+      topic: this.topic,
+      partition: r.partition,
+      offset: `${r.xid}:${r.seq}`,
+      key: r.key,
+      value: r.value,
+      headers: r.headers ?? {},
+      timestamp: Math.round(r.ts),
+    };
+  }
+}

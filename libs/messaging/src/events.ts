@@ -1,0 +1,42 @@
+import { v7 as uuidv7 } from 'uuid';
+import type { DataSource, EntityManager } from 'typeorm';
+import { EventData, EventType, makeEvent, topicOf } from '@waybill/contracts';
+import type { Outbox, OutgoingMessage } from './transport.port';
+
+/** An event ready to publish: a fresh UUIDv7 id, the time now, on its type's topic. */
+export function eventMessage<T extends EventType>(
+  type: T,
+  fields: { orgId: string; key: string; data: EventData<T> },
+  now: Date = new Date(),
+): OutgoingMessage {
+  return {
+    topic: topicOf(type),
+    key: fields.key,
+    value: makeEvent(type, { eventId: uuidv7(), occurredAt: now.toISOString(), ...fields }),
+  };
+}
+
+/** A tombstone: the compacted topic forgets `key`. */
+export function tombstone(topic: string, key: string): OutgoingMessage {
+  return { topic, key, value: null };
+}
+
+/**
+ * Runs `work` in one database transaction and appends what it emits to the outbox in that same
+ * transaction; once committed, waits (bounded) until consumers can see it, so that the caller's
+ * answer holds for every later call (read your writes).
+ */
+export async function commitWithEvents<T>(
+  ds: DataSource,
+  outbox: Outbox,
+  work: (em: EntityManager, emit: (...messages: OutgoingMessage[]) => void) => Promise<T>,
+): Promise<T> {
+  const result = await ds.transaction(async (em) => {
+    const emitted: OutgoingMessage[] = [];
+    const value = await work(em, (...m) => emitted.push(...m));
+    await outbox.append(em, emitted);
+    return value;
+  });
+  await outbox.flush();
+  return result;
+}

@@ -1,0 +1,252 @@
+import { randomUUID } from 'node:crypto';
+import { Admin, Consumer, EachBatchPayload, Kafka, logLevel, LogEntry, Producer } from 'kafkajs';
+import type { TopicSpec } from '@waybill/contracts';
+import { quoteIdent } from '@waybill/persistence';
+import type { IncomingMessage, MessageTransport, Outbox, OutgoingMessage, Subscription, SubscriptionSpec } from '../transport.port';
+import { Log, silentLog } from '../logger';
+import { delay, pollUntil } from '../wait';
+import { KafkaOutbox } from './outbox-relay';
+import { toKafkaBatch } from './kafka-messages';
+
+export interface KafkaTransportOptions {
+  brokers: string[];
+  clientId: string;
+  /** Where the services' outboxes live (the relay reads them). */
+  databaseUrl: string;
+  /** Partitions of the topics this transport creates. */
+  partitions?: number;
+  /** Largest message the topics accept, in bytes. */
+  maxMessageBytes?: number;
+  /** Consumer session timeout: how long a dead instance keeps its partitions (ms). */
+  sessionTimeoutMs?: number;
+  log?: Log;
+}
+
+const CHUNK = 500;
+
+/** The production transport: kafkajs, with an outbox per service schema and its relay. */
+export class KafkaTransport implements MessageTransport {
+  readonly kind = 'kafka' as const;
+  readonly partitions: number;
+  private readonly kafka: Kafka;
+  private readonly producer: Producer;
+  private readonly admin: Admin;
+  private readonly outboxes = new Map<string, KafkaOutbox>();
+  private readonly subscriptions = new Set<KafkaSubscription>();
+  private readonly log: Log;
+
+  private constructor(private readonly opts: KafkaTransportOptions) {
+    this.log = opts.log ?? silentLog;
+    this.partitions = opts.partitions ?? 12;
+    this.kafka = new Kafka({
+      clientId: opts.clientId,
+      brokers: opts.brokers,
+      logLevel: logLevel.WARN,
+      logCreator: () => (entry: LogEntry) => this.kafkaLog(entry),
+      retry: { initialRetryTime: 100, retries: 8 },
+      connectionTimeout: 3_000,
+    });
+    this.producer = this.kafka.producer({ idempotent: true, allowAutoTopicCreation: false, maxInFlightRequests: 1 });
+    this.admin = this.kafka.admin();
+  }
+
+  /** Connects producer and admin; fails with a clear error when the brokers cannot be reached. */
+  static async open(opts: KafkaTransportOptions): Promise<KafkaTransport> {
+    const t = new KafkaTransport(opts);
+    try {
+      await t.admin.connect();
+      await t.producer.connect();
+    } catch (err) {
+      await t.close().catch(() => undefined);
+      throw new Error(`Kafka is not reachable at ${opts.brokers.join(',')}: ${(err as Error).message}`);
+    }
+    return t;
+  }
+
+  async ensureTopics(specs: readonly TopicSpec[]): Promise<void> {
+    const existing = new Set(await this.admin.listTopics());
+    const missing = specs.filter((s) => !existing.has(s.name));
+    if (missing.length === 0) return;
+    const maxBytes = String(this.opts.maxMessageBytes ?? 8 * 1024 * 1024);
+    await this.admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((s) => ({
+        topic: s.name,
+        numPartitions: this.partitions,
+        configEntries: [
+          { name: 'cleanup.policy', value: s.compacted ? 'compact' : 'delete' },
+          { name: 'max.message.bytes', value: maxBytes },
+          ...(s.retentionMs !== null ? [{ name: 'retention.ms', value: String(s.retentionMs) }] : []),
+        ],
+      })),
+    });
+  }
+
+  outbox(schema: string): Outbox {
+    quoteIdent(schema);
+    let outbox = this.outboxes.get(schema);
+    if (!outbox) {
+      outbox = new KafkaOutbox(this.opts.databaseUrl, schema, this.producer, this.log);
+      this.outboxes.set(schema, outbox);
+      outbox.start();
+    }
+    return outbox;
+  }
+
+  async publish(messages: OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.producer.sendBatch(
+      toKafkaBatch(
+        messages.map((m) => ({
+          topic: m.topic,
+          key: m.key,
+          raw: m.value === null ? null : JSON.stringify(m.value),
+          headers: m.headers,
+        })),
+      ),
+    );
+  }
+
+  async subscribe(spec: SubscriptionSpec): Promise<Subscription> {
+    const sub = new KafkaSubscription(this.kafka, this.admin, spec, this.opts.sessionTimeoutMs ?? 10_000, this.log);
+    await sub.start();
+    this.subscriptions.add(sub);
+    return {
+      catchUp: (timeoutMs) => sub.catchUp(timeoutMs),
+      stop: async () => {
+        this.subscriptions.delete(sub);
+        await sub.stop();
+      },
+    };
+  }
+
+  async ping(): Promise<void> {
+    await this.admin.describeCluster();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.subscriptions].map((s) => s.stop()));
+    this.subscriptions.clear();
+    await Promise.all([...this.outboxes.values()].map((o) => o.stop()));
+    this.outboxes.clear();
+    await this.producer.disconnect().catch(() => undefined);
+    await this.admin.disconnect().catch(() => undefined);
+  }
+
+  private kafkaLog({ level, log }: LogEntry): void {
+    const { message, ...fields } = log;
+    if (level <= logLevel.ERROR) this.log.error({ kafka: fields }, message);
+    else this.log.warn({ kafka: fields }, message);
+  }
+}
+
+class KafkaSubscription {
+  private consumer: Consumer | null = null;
+  private readonly groupId: string;
+  /** Next offset to handle, per `topic:partition`, for what this instance handled. */
+  private readonly handled = new Map<string, bigint>();
+  private stopping = false;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly admin: Admin,
+    private readonly spec: SubscriptionSpec,
+    private readonly sessionTimeoutMs: number,
+    private readonly log: Log,
+  ) {
+    this.groupId = spec.ephemeral ? `${spec.group}.${randomUUID()}` : spec.group;
+  }
+
+  async start(): Promise<void> {
+    const consumer = this.kafka.consumer({
+      groupId: this.groupId,
+      sessionTimeout: this.sessionTimeoutMs,
+      rebalanceTimeout: this.sessionTimeoutMs * 2,
+      heartbeatInterval: Math.max(500, Math.floor(this.sessionTimeoutMs / 5)),
+      maxWaitTimeInMs: 500,
+      allowAutoTopicCreation: false,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
+    });
+    this.consumer = consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topics: this.spec.topics, fromBeginning: this.spec.fromBeginning ?? true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.spec.partitionsConcurrently ?? 1,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+  }
+
+  async catchUp(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    const ends = new Map<string, bigint>();
+    for (const topic of this.spec.topics) {
+      for (const p of await this.admin.fetchTopicOffsets(topic)) ends.set(`${topic}:${p.partition}`, BigInt(p.high));
+    }
+    const reached = (positions: Map<string, bigint>): boolean =>
+      [...ends].every(([tp, end]) => end === 0n || (positions.get(tp) ?? 0n) >= end);
+    if (this.spec.ephemeral) {
+      // This instance reads every partition: what it handled is the whole truth.
+      return pollUntil(async () => reached(this.handled), deadline - Date.now(), 5);
+    }
+    // A group spread over instances: its committed offsets say what the whole group has handled.
+    return pollUntil(async () => reached(await this.committed()), deadline - Date.now(), 10);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.consumer?.disconnect().catch(() => undefined);
+    this.consumer = null;
+  }
+
+  private async committed(): Promise<Map<string, bigint>> {
+    const positions = new Map<string, bigint>(this.handled);
+    const offsets = await this.admin.fetchOffsets({ groupId: this.groupId, topics: this.spec.topics });
+    for (const t of offsets) {
+      for (const p of t.partitions) {
+        const key = `${t.topic}:${p.partition}`;
+        const committed = p.offset === '-1' ? 0n : BigInt(p.offset);
+        if (committed > (positions.get(key) ?? 0n)) positions.set(key, committed);
+      }
+    }
+    return positions;
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    for (let i = 0; i < batch.messages.length; i += CHUNK) {
+      const chunk = batch.messages.slice(i, i + CHUNK);
+      const messages: IncomingMessage[] = chunk.map((m) => ({
+        topic,
+        partition,
+        offset: m.offset,
+        key: m.key ? m.key.toString() : null,
+        value: m.value ? m.value.toString() : null,
+        headers: Object.fromEntries(
+          Object.entries(m.headers ?? {}).map(([k, v]) => [k, Array.isArray(v) ? String(v[0]) : String(v ?? '')]),
+        ),
+        timestamp: Number(m.timestamp),
+      }));
+      for (let failures = 0; ; failures++) {
+        if (!isRunning() || isStale() || this.stopping) return; // not acknowledged: handed out again
+        try {
+          await this.spec.handle(messages);
+          break;
+        } catch (err) {
+          this.log.error({ err, group: this.spec.group, topic, partition }, 'consumer: handling failed; will retry');
+          await delay(Math.min(5_000, 50 * 2 ** failures));
+          await heartbeat();
+        }
+      }
+      const last = chunk[chunk.length - 1].offset;
+      resolveOffset(last);
+      const next = BigInt(last) + 1n;
+      if (!this.spec.ephemeral) {
+        await this.consumer?.commitOffsets([{ topic, partition, offset: next.toString() }]);
+      }
+      this.handled.set(`${topic}:${partition}`, next);
+      await heartbeat();
+    }
+  }
+}

@@ -1,0 +1,142 @@
+import { Client } from 'pg';
+import type { EntityManager } from 'typeorm';
+import type { Producer } from 'kafkajs';
+import type { Outbox, OutgoingMessage } from '../transport.port';
+import { Log } from '../logger';
+import { delay, pollUntil, Signal } from '../wait';
+import { toKafkaBatch } from './kafka-messages';
+
+const BATCH = 500;
+const LEADER_RETRY_MS = 2_000;
+
+/**
+ * The outbox of one service schema, and its relay to Kafka. Appends go into the schema's `outbox`
+ * table inside the caller's transaction. One relay per schema is active at a time (an advisory lock
+ * elects it, so several instances are safe); it publishes rows in id order and deletes exactly
+ * the rows it published.
+ */
+export class KafkaOutbox implements Outbox {
+  private client: Client | null = null;
+  private leader = false;
+  private readonly kick = new Signal();
+  private drainedAt = 0;
+  private readonly drained = new Signal();
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | null = null;
+
+  constructor(
+    private readonly url: string,
+    private readonly schema: string,
+    private readonly producer: Pick<Producer, 'sendBatch'>,
+    private readonly log: Log,
+  ) {}
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  async append(em: EntityManager, messages: OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await em.query(
+      `WITH ins AS (
+         INSERT INTO ${this.schema}.outbox (topic, key, value, headers)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) RETURNING 1)
+       SELECT pg_notify('waybill_outbox_${this.schema}', '') FROM ins LIMIT 1`,
+      [
+        messages.map((m) => m.topic),
+        messages.map((m) => m.key),
+        messages.map((m) => (m.value === null ? null : JSON.stringify(m.value))),
+        messages.map((m) => (m.headers ? JSON.stringify(m.headers) : null)),
+      ],
+    );
+  }
+
+  async flush(timeoutMs = 5_000): Promise<void> {
+    const since = Date.now();
+    if (this.leader) {
+      this.kick.notify();
+      const deadline = since + timeoutMs;
+      while (this.drainedAt <= since && Date.now() < deadline) await this.drained.wait(deadline - Date.now());
+      return;
+    }
+    // Another instance relays: wait until the rows present now are gone.
+    const client = await this.connect();
+    const [{ max }] = (await client.query(`SELECT max(id)::text AS max FROM ${this.schema}.outbox`)).rows;
+    if (max === null) return;
+    await pollUntil(
+      async () =>
+        (await client.query(`SELECT NOT EXISTS (SELECT 1 FROM ${this.schema}.outbox WHERE id <= $1) AS done`, [max]))
+          .rows[0].done,
+      timeoutMs,
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.kick.notify();
+    await this.loop;
+    await this.client?.end().catch(() => undefined);
+    this.client = null;
+  }
+
+  private async connect(): Promise<Client> {
+    if (this.client) return this.client;
+    const client = new Client({ connectionString: this.url, application_name: `waybill-relay-${this.schema}` });
+    client.on('notification', () => this.kick.notify());
+    client.on('error', (err) => {
+      this.log.warn({ err, schema: this.schema }, 'outbox relay: connection lost');
+      this.leader = false;
+      this.client = null;
+    });
+    await client.connect();
+    this.client = client;
+    return client;
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.abort.signal.aborted) {
+      try {
+        const client = await this.connect();
+        if (!this.leader) {
+          const { rows } = await client.query('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [
+            `waybill.outbox.${this.schema}`,
+          ]);
+          if (!rows[0].ok) {
+            await delay(LEADER_RETRY_MS, this.abort.signal);
+            continue;
+          }
+          await client.query(`LISTEN waybill_outbox_${this.schema}`);
+          this.leader = true;
+        }
+        const passStarted = Date.now();
+        const published = await this.drainOnce(client);
+        failures = 0;
+        if (published < BATCH) {
+          this.drainedAt = passStarted;
+          this.drained.notify();
+          await this.kick.wait(5_000);
+        }
+      } catch (err) {
+        if (this.abort.signal.aborted) break;
+        failures++;
+        this.log.warn({ err, schema: this.schema }, 'outbox relay: publish failed; will retry');
+        await delay(Math.min(5_000, 50 * 2 ** failures), this.abort.signal);
+      }
+    }
+  }
+
+  private async drainOnce(client: Client): Promise<number> {
+    const { rows } = await client.query(
+      `SELECT id::text AS id, topic, key, value, headers FROM ${this.schema}.outbox ORDER BY id LIMIT ${BATCH}`,
+    );
+    if (rows.length === 0) return 0;
+    await this.producer.sendBatch(
+      toKafkaBatch(
+        rows.map((r) => ({ topic: r.topic, key: r.key, raw: r.value as string | null, headers: r.headers ?? undefined })),
+      ),
+    );
+    await client.query(`DELETE FROM ${this.schema}.outbox WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);
+    return rows.length;
+  }
+}

@@ -1,0 +1,81 @@
+import type { EntityManager } from 'typeorm';
+import type { TopicSpec } from '@waybill/contracts';
+
+/** A message on its way out. `value` null is a tombstone (compacted topics forget the key). */
+export interface OutgoingMessage {
+  topic: string;
+  key: string;
+  value: unknown | null;
+  headers?: Record<string, string>;
+}
+
+/** A message as a consumer receives it; `value` is the raw text, validated later at the edge. */
+export interface IncomingMessage {
+  topic: string;
+  partition: number;
+  /** Position in the partition (Kafka offset; in the embedded log `xid:seq`). */
+  offset: string;
+  key: string | null;
+  value: string | null;
+  headers: Record<string, string>;
+  timestamp: number;
+}
+
+export interface SubscriptionSpec {
+  /** Consumer group: every group reads every message of its topics, in order per key. */
+  group: string;
+  topics: string[];
+  /**
+   * A per-instance reader with no stored position: it reads the whole topic at every start. For
+   * in-memory replicas of compacted topics.
+   */
+  ephemeral?: boolean;
+  /** Where a group with no stored position starts. Default: the beginning. */
+  fromBeginning?: boolean;
+  /** Partitions handled at once (Kafka). Messages of one key are never handled concurrently. */
+  partitionsConcurrently?: number;
+  /**
+   * Handles messages in order per key. When it resolves, they are acknowledged; when it throws,
+   * they are handed to it again (handlers are idempotent).
+   */
+  handle(messages: IncomingMessage[]): Promise<void>;
+}
+
+export interface Subscription {
+  /**
+   * Resolves true once everything that was on the topics when it was called has been handled by
+   * this subscription's group, false when `timeoutMs` passed first. The read-your-writes guard.
+   */
+  catchUp(timeoutMs: number): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+/** Appends messages inside the caller's database transaction: the outbox. */
+export interface Outbox {
+  append(em: EntityManager, messages: OutgoingMessage[]): Promise<void>;
+  /**
+   * After the caller committed: resolves once everything appended before the call is visible to
+   * consumers (bounded by `timeoutMs`; what is not yet published stays safe in the outbox).
+   */
+  flush(timeoutMs?: number): Promise<void>;
+}
+
+/** The transport port. Two adapters: Kafka (production) and embedded (a durable log in Postgres). */
+export interface MessageTransport {
+  readonly kind: 'kafka' | 'embedded';
+  /** Number of partitions of each topic. */
+  readonly partitions: number;
+  /** Creates the topics that are missing, as their specs say. Idempotent. */
+  ensureTopics(specs: readonly TopicSpec[]): Promise<void>;
+  /**
+   * The outbox of a service, kept in the service's own schema `schema` (Kafka mode: a table that a
+   * relay drains; embedded mode: the log itself).
+   */
+  outbox(schema: string): Outbox;
+  /** Publishes at once, outside any database transaction (at least once). */
+  publish(messages: OutgoingMessage[]): Promise<void>;
+  subscribe(spec: SubscriptionSpec): Promise<Subscription>;
+  /** Throws when the broker (or the log's database) cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,141 @@
+import 'reflect-metadata';
+import { INestApplication, Module, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { Logger } from 'pino';
+import { TOPIC_SPECS } from '@waybill/contracts';
+import { EmbeddedTransport, KafkaTransport, MessageTransport } from '@waybill/messaging';
+import { ConfigError, loadConfig, WaybillConfig } from './config/config';
+import { createLogger, NestPinoLogger } from './logging/logger';
+import { PlatformModule } from './platform.module';
+import { ProblemFilter } from './http/problem.filter';
+
+/** Largest request body accepted (a batch of transactions); each payload has its own 1 MiB limit. */
+export const BODY_LIMIT_BYTES = 32 * 1024 * 1024;
+
+export interface ServiceSpec {
+  /** Names the process in logs and in Kafka's client id. */
+  name: string;
+  modules: Type[];
+  defaultPort: number;
+  /** Lets the process run without Kafka on the embedded transport (only `standalone`). */
+  embeddedTransport?: boolean;
+  /** Runs before the transport opens: the standalone app starts its embedded Postgres here. */
+  prepare?: (config: WaybillConfig, log: Logger) => Promise<{ config: WaybillConfig; release?: () => Promise<void> }>;
+  /** Runs once the app serves. */
+  started?: (app: INestApplication, config: WaybillConfig, log: Logger) => Promise<void>;
+}
+
+export interface RunningService {
+  app: NestFastifyApplication;
+  url: string;
+  config: WaybillConfig;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts one Waybill process: configuration, logs, transport, the service modules on Fastify,
+ * and a clean shutdown on SIGTERM/SIGINT (stop taking requests, stop the consumers, hand back
+ * what is in flight, close the transport and the databases).
+ */
+export async function startService(spec: ServiceSpec, env: NodeJS.ProcessEnv = process.env): Promise<RunningService> {
+  let config = loadConfig(env);
+  const log = createLogger(spec.name, config.logLevel);
+  const releases: Array<() => Promise<void>> = [];
+  let transport: MessageTransport | null = null;
+  try {
+    if (spec.prepare) {
+      const prepared = await spec.prepare(config, log);
+      config = prepared.config;
+      if (prepared.release) releases.push(prepared.release);
+    }
+    if (!config.databaseUrl) throw new ConfigError('DATABASE_URL is required');
+    if (!config.secretKey) {
+      throw new ConfigError('WAYBILL_SECRET_KEY is required: 32 random bytes, base64 (openssl rand -base64 32)');
+    }
+    transport = await openTransport(spec, config, log);
+    await transport.ensureTopics(TOPIC_SPECS);
+
+    @Module({ imports: [PlatformModule.forRoot({ config, logger: log, transport }), ...spec.modules] })
+    class RootModule {}
+
+    const app = await NestFactory.create<NestFastifyApplication>(
+      RootModule,
+      new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES }),
+      { logger: new NestPinoLogger(log), abortOnError: false },
+    );
+    app.useGlobalFilters(new ProblemFilter(log));
+    await app.listen(config.port ?? spec.defaultPort, config.host);
+    const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    log.info({ url, transport: transport.kind }, `${spec.name} is serving`);
+    if (spec.started) await spec.started(app, config, log);
+
+    const openTransportRef = transport;
+    let stopping: Promise<void> | null = null;
+    const stop = (): Promise<void> =>
+      (stopping ??= (async () => {
+        log.info('shutting down');
+        await app.close();
+        await openTransportRef.close();
+        for (const release of releases.reverse()) await release();
+        log.info('stopped');
+      })());
+    return { app, url, config, stop };
+  } catch (err) {
+    await transport?.close().catch(() => undefined);
+    for (const release of releases.reverse()) await release().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function openTransport(spec: ServiceSpec, config: WaybillConfig, log: Logger): Promise<MessageTransport> {
+  const databaseUrl = config.databaseUrl as string;
+  if (config.kafkaBrokers?.length) {
+    return KafkaTransport.open({
+      brokers: config.kafkaBrokers,
+      clientId: `waybill-${spec.name}`,
+      databaseUrl,
+      partitions: config.kafkaPartitions,
+      log: log.child({ component: 'kafka' }),
+    });
+  }
+  if (!spec.embeddedTransport) throw new ConfigError('KAFKA_BROKERS is required for this service');
+  return EmbeddedTransport.open({ url: databaseUrl, partitions: config.kafkaPartitions, log: log.child({ component: 'log' }) });
+}
+
+/**
+ * The `main` of every app: starts, exits 0 after a clean shutdown on SIGTERM/SIGINT, and exits 1
+ * with a clear message when it cannot start (Kafka or Postgres unreachable, bad configuration).
+ */
+export function runMain(spec: ServiceSpec): void {
+  startService(spec).then(
+    (running) => {
+      let signals = 0;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        if (++signals > 1) process.exit(1);
+        running.stop().then(
+          () => process.exit(0),
+          (err) => {
+            process.stderr.write(`${spec.name}: shutdown failed after ${signal}: ${(err as Error).stack}\n`);
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    },
+    (err: Error) => {
+      process.stderr.write(`${spec.name} could not start: ${describeStartupError(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+function describeStartupError(err: Error & { code?: string }): string {
+  if (err instanceof ConfigError) return err.message;
+  const msg = err.message ?? String(err);
+  if (err.code === 'ECONNREFUSED' || /ECONNREFUSED|connect ETIMEDOUT|getaddrinfo/.test(msg)) {
+    return `PostgreSQL is not reachable (${msg}). Check DATABASE_URL.`;
+  }
+  return msg;
+}

@@ -1,0 +1,44 @@
+import { DynamicModule, Global, Module } from '@nestjs/common';
+import type { Logger } from 'pino';
+import type { MessageTransport } from '@waybill/messaging';
+import { SecretBox } from '@waybill/security';
+import { CONFIG, LOGGER, TRANSPORT } from './tokens';
+import type { WaybillConfig } from './config/config';
+import { AccessReplica } from './access/access.replica';
+import { AdminKeyGuard, ApiKeyGuard } from './access/guards';
+import { HealthController, HealthRegistry } from './health/health';
+import { DataSourceCloser } from './service-database';
+
+export interface PlatformOptions {
+  config: WaybillConfig;
+  logger: Logger;
+  transport: MessageTransport;
+}
+
+/**
+ * What every service module finds in its process, whether it runs alone or inside `standalone`:
+ * configuration, the logger, the transport, authentication and health. Created by the app's
+ * bootstrap, which owns the transport's life.
+ */
+@Global()
+@Module({})
+export class PlatformModule {
+  static forRoot(opts: PlatformOptions): DynamicModule {
+    return {
+      module: PlatformModule,
+      controllers: [HealthController],
+      providers: [
+        { provide: CONFIG, useValue: opts.config },
+        { provide: LOGGER, useValue: opts.logger },
+        { provide: TRANSPORT, useValue: opts.transport },
+        { provide: SecretBox, useValue: new SecretBox(opts.config.secretKey as string) },
+        AccessReplica,
+        ApiKeyGuard,
+        AdminKeyGuard,
+        HealthRegistry,
+        DataSourceCloser,
+      ],
+      exports: [CONFIG, LOGGER, TRANSPORT, SecretBox, AccessReplica, ApiKeyGuard, AdminKeyGuard, HealthRegistry, DataSourceCloser],
+    };
+  }
+}

@@ -1,0 +1,1 @@
+export { RelationshipRoutingModule } from './lib/relationship-routing.module';

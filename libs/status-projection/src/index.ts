@@ -1,0 +1,1 @@
+export { StatusProjectionModule } from './lib/status-projection.module';
