@@ -96,6 +96,7 @@ async function openTransport(spec: ServiceSpec, config: WaybillConfig, log: Logg
       clientId: `waybill-${spec.name}`,
       databaseUrl,
       partitions: config.kafkaPartitions,
+      namespace: config.kafkaNamespace,
       log: log.child({ component: 'kafka' }),
     });
   }
@@ -123,6 +124,11 @@ export function runMain(spec: ServiceSpec): void {
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
+      if (process.env.WAYBILL_EXIT_WITH_PARENT === '1') {
+        // Started by a supervisor (tools/distributed) that holds our stdin: when it dies, even by
+        // SIGKILL, the pipe closes and we shut down instead of living on as an orphan.
+        process.stdin.on('end', () => onSignal('SIGTERM')).resume();
+      }
     },
     (err: Error) => {
       process.stderr.write(`${spec.name} could not start: ${describeStartupError(err)}\n`);

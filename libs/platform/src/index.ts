@@ -12,3 +12,4 @@ export * from './service-database';
 export * from './bootstrap';
 export * from './http/pagination';
 export * from './replicas/channel.replica';
+export * from './http/edge-routes';

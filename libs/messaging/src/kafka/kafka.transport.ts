@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Admin, Consumer, EachBatchPayload, Kafka, logLevel, LogEntry, Producer } from 'kafkajs';
+import { Admin, Consumer, EachBatchPayload, Kafka, logLevel, LogEntry, Partitioners, Producer } from 'kafkajs';
 import type { TopicSpec } from '@waybill/contracts';
 import { quoteIdent } from '@waybill/persistence';
 import type { IncomingMessage, MessageTransport, Outbox, OutgoingMessage, Subscription, SubscriptionSpec } from '../transport.port';
@@ -17,6 +17,11 @@ export interface KafkaTransportOptions {
   partitions?: number;
   /** Largest message the topics accept, in bytes. */
   maxMessageBytes?: number;
+  /**
+   * Prefix of every topic and consumer group, so that several deployments (or test runs) can share
+   * one cluster: `acme` makes `waybill.channels` into `acme.waybill.channels`.
+   */
+  namespace?: string;
   /** Consumer session timeout: how long a dead instance keeps its partitions (ms). */
   sessionTimeoutMs?: number;
   log?: Log;
@@ -46,9 +51,18 @@ export class KafkaTransport implements MessageTransport {
       retry: { initialRetryTime: 100, retries: 8 },
       connectionTimeout: 3_000,
     });
-    this.producer = this.kafka.producer({ idempotent: true, allowAutoTopicCreation: false, maxInFlightRequests: 1 });
+    // One request in flight keeps each partition's order through retries; consumers dedupe on
+    // eventId, so the idempotent producer (which would retry forever) is not needed.
+    this.producer = this.kafka.producer({
+      allowAutoTopicCreation: false,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     this.admin = this.kafka.admin();
+    this.names = new Names(opts.namespace);
   }
+
+  private readonly names: Names;
 
   /** Connects producer and admin; fails with a clear error when the brokers cannot be reached. */
   static async open(opts: KafkaTransportOptions): Promise<KafkaTransport> {
@@ -65,13 +79,23 @@ export class KafkaTransport implements MessageTransport {
 
   async ensureTopics(specs: readonly TopicSpec[]): Promise<void> {
     const existing = new Set(await this.admin.listTopics());
-    const missing = specs.filter((s) => !existing.has(s.name));
+    const missing = specs.filter((s) => !existing.has(this.names.topic(s.name)));
     if (missing.length === 0) return;
     const maxBytes = String(this.opts.maxMessageBytes ?? 8 * 1024 * 1024);
+    try {
+      await this.createTopics(missing, maxBytes);
+    } catch (err) {
+      // Several instances start at once: another one may have created them meanwhile.
+      const now = new Set(await this.admin.listTopics());
+      if (!missing.every((s) => now.has(this.names.topic(s.name)))) throw err;
+    }
+  }
+
+  private async createTopics(missing: readonly TopicSpec[], maxBytes: string): Promise<void> {
     await this.admin.createTopics({
       waitForLeaders: true,
       topics: missing.map((s) => ({
-        topic: s.name,
+        topic: this.names.topic(s.name),
         numPartitions: this.partitions,
         configEntries: [
           { name: 'cleanup.policy', value: s.compacted ? 'compact' : 'delete' },
@@ -86,7 +110,7 @@ export class KafkaTransport implements MessageTransport {
     quoteIdent(schema);
     let outbox = this.outboxes.get(schema);
     if (!outbox) {
-      outbox = new KafkaOutbox(this.opts.databaseUrl, schema, this.producer, this.log);
+      outbox = new KafkaOutbox(this.opts.databaseUrl, schema, this.producer, this.names, this.log);
       this.outboxes.set(schema, outbox);
       outbox.start();
     }
@@ -98,7 +122,7 @@ export class KafkaTransport implements MessageTransport {
     await this.producer.sendBatch(
       toKafkaBatch(
         messages.map((m) => ({
-          topic: m.topic,
+          topic: this.names.topic(m.topic),
           key: m.key,
           raw: m.value === null ? null : JSON.stringify(m.value),
           headers: m.headers,
@@ -108,7 +132,7 @@ export class KafkaTransport implements MessageTransport {
   }
 
   async subscribe(spec: SubscriptionSpec): Promise<Subscription> {
-    const sub = new KafkaSubscription(this.kafka, this.admin, spec, this.opts.sessionTimeoutMs ?? 10_000, this.log);
+    const sub = new KafkaSubscription(this.kafka, this.admin, spec, this.names, this.opts.sessionTimeoutMs ?? 10_000, this.log);
     await sub.start();
     this.subscriptions.add(sub);
     return {
@@ -133,10 +157,13 @@ export class KafkaTransport implements MessageTransport {
     await this.admin.disconnect().catch(() => undefined);
   }
 
-  private kafkaLog({ level, log }: LogEntry): void {
+  /**
+   * kafkajs logs every retried request as an error (a coordinator still loading, a rebalance);
+   * what fails for good reaches our code as a thrown error and is logged there.
+   */
+  private kafkaLog({ log }: LogEntry): void {
     const { message, ...fields } = log;
-    if (level <= logLevel.ERROR) this.log.error({ kafka: fields }, message);
-    else this.log.warn({ kafka: fields }, message);
+    this.log.warn({ kafka: fields }, message);
   }
 }
 
@@ -151,11 +178,16 @@ class KafkaSubscription {
     private readonly kafka: Kafka,
     private readonly admin: Admin,
     private readonly spec: SubscriptionSpec,
+    private readonly names: Names,
     private readonly sessionTimeoutMs: number,
     private readonly log: Log,
   ) {
-    this.groupId = spec.ephemeral ? `${spec.group}.${randomUUID()}` : spec.group;
+    const group = names.topic(spec.group);
+    this.groupId = spec.ephemeral ? `${group}.${randomUUID()}` : group;
+    this.topics = spec.topics.map((t) => names.topic(t));
   }
+
+  private readonly topics: string[];
 
   async start(): Promise<void> {
     const consumer = this.kafka.consumer({
@@ -169,7 +201,7 @@ class KafkaSubscription {
     });
     this.consumer = consumer;
     await consumer.connect();
-    await consumer.subscribe({ topics: this.spec.topics, fromBeginning: this.spec.fromBeginning ?? true });
+    await consumer.subscribe({ topics: this.topics, fromBeginning: this.spec.fromBeginning ?? true });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -181,7 +213,7 @@ class KafkaSubscription {
   async catchUp(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     const ends = new Map<string, bigint>();
-    for (const topic of this.spec.topics) {
+    for (const topic of this.topics) {
       for (const p of await this.admin.fetchTopicOffsets(topic)) ends.set(`${topic}:${p.partition}`, BigInt(p.high));
     }
     const reached = (positions: Map<string, bigint>): boolean =>
@@ -202,7 +234,7 @@ class KafkaSubscription {
 
   private async committed(): Promise<Map<string, bigint>> {
     const positions = new Map<string, bigint>(this.handled);
-    const offsets = await this.admin.fetchOffsets({ groupId: this.groupId, topics: this.spec.topics });
+    const offsets = await this.admin.fetchOffsets({ groupId: this.groupId, topics: this.topics });
     for (const t of offsets) {
       for (const p of t.partitions) {
         const key = `${t.topic}:${p.partition}`;
@@ -217,8 +249,9 @@ class KafkaSubscription {
     const { topic, partition } = batch;
     for (let i = 0; i < batch.messages.length; i += CHUNK) {
       const chunk = batch.messages.slice(i, i + CHUNK);
+      const logical = this.names.logical(topic);
       const messages: IncomingMessage[] = chunk.map((m) => ({
-        topic,
+        topic: logical,
         partition,
         offset: m.offset,
         key: m.key ? m.key.toString() : null,
@@ -248,5 +281,19 @@ class KafkaSubscription {
       this.handled.set(`${topic}:${partition}`, next);
       await heartbeat();
     }
+  }
+}
+
+/** Maps the project's topic and group names to the cluster's, under an optional namespace. */
+export class Names {
+  private readonly prefix: string;
+  constructor(namespace?: string) {
+    this.prefix = namespace ? `${namespace}.` : '';
+  }
+  topic(name: string): string {
+    return this.prefix + name;
+  }
+  logical(name: string): string {
+    return this.prefix && name.startsWith(this.prefix) ? name.slice(this.prefix.length) : name;
   }
 }

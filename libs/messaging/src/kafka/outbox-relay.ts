@@ -5,6 +5,7 @@ import type { Outbox, OutgoingMessage } from '../transport.port';
 import { Log } from '../logger';
 import { delay, pollUntil, Signal } from '../wait';
 import { toKafkaBatch } from './kafka-messages';
+import type { Names } from './kafka.transport';
 
 const BATCH = 500;
 const LEADER_RETRY_MS = 2_000;
@@ -28,6 +29,7 @@ export class KafkaOutbox implements Outbox {
     private readonly url: string,
     private readonly schema: string,
     private readonly producer: Pick<Producer, 'sendBatch'>,
+    private readonly names: Names,
     private readonly log: Log,
   ) {}
 
@@ -133,7 +135,7 @@ export class KafkaOutbox implements Outbox {
     if (rows.length === 0) return 0;
     await this.producer.sendBatch(
       toKafkaBatch(
-        rows.map((r) => ({ topic: r.topic, key: r.key, raw: r.value as string | null, headers: r.headers ?? undefined })),
+        rows.map((r) => ({ topic: this.names.topic(r.topic), key: r.key, raw: r.value as string | null, headers: r.headers ?? undefined })),
       ),
     );
     await client.query(`DELETE FROM ${this.schema}.outbox WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);

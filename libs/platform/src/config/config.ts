@@ -16,6 +16,7 @@ const EnvSchema = z.object({
   WAYBILL_SECRET_KEY: z.string().optional(),
   WAYBILL_KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(12),
   WAYBILL_INSTANCE_ID: z.string().optional(),
+  WAYBILL_KAFKA_NAMESPACE: z.string().regex(/^[a-zA-Z0-9_-]+$/).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -34,6 +35,8 @@ export interface WaybillConfig {
   allowPrivateTargets: boolean;
   secretKey: string | undefined;
   kafkaPartitions: number;
+  /** Prefix of Waybill's topics and groups on a shared cluster. */
+  kafkaNamespace: string | undefined;
   instanceId: string | undefined;
   logLevel: string;
 }
@@ -60,6 +63,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WaybillConfig 
     allowPrivateTargets: e.WAYBILL_ALLOW_PRIVATE_TARGETS ?? e.WAYBILL_ENV !== 'production',
     secretKey: e.WAYBILL_SECRET_KEY,
     kafkaPartitions: e.WAYBILL_KAFKA_PARTITIONS,
+    kafkaNamespace: e.WAYBILL_KAFKA_NAMESPACE,
     instanceId: e.WAYBILL_INSTANCE_ID,
     logLevel: e.LOG_LEVEL,
   };

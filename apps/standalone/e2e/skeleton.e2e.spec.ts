@@ -1,0 +1,61 @@
+import { chmod, mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ApiClient, PartnerReceiver, sendOneTransaction, startWaybill, waitForStatus, WaybillProcess } from '@waybill/testing';
+
+const ADMIN_KEY = 'e2e-admin-key-0123456789';
+
+function freePort(): number {
+  return 20_000 + Math.floor(Math.random() * 20_000);
+}
+
+describe('standalone (npm start): one transaction end to end on the embedded transport', () => {
+  let receiver: PartnerReceiver;
+  let waybill: WaybillProcess | undefined;
+  let dataDir: string;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    receiver = await PartnerReceiver.start();
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'waybill-e2e-'));
+    await chmod(dataDir, 0o755); // lets PostgreSQL's own user reach its data below it
+    env = { PORT: String(freePort()), WAYBILL_DATA_DIR: dataDir, WAYBILL_ADMIN_KEY: ADMIN_KEY };
+    waybill = await startWaybill('standalone', env);
+  });
+
+  afterAll(async () => {
+    await waybill?.stop('SIGTERM');
+    await receiver.stop();
+  });
+
+  it('prints the first organisation key on the first run, and the key works', async () => {
+    const key = /wb_[A-Za-z0-9_-]{20,}/.exec(waybill!.output())?.[0];
+    expect(key).toBeDefined();
+    const res = await new ApiClient(waybill!.baseUrl, key).get('/v1/channels');
+    expect(res.status).toBe(200);
+    expect(waybill!.output()).not.toMatch(/"apiKey"/);
+  });
+
+  it('delivers a transaction to the partner and shows it ACCEPTED', async () => {
+    const org = await new ApiClient(waybill!.baseUrl, ADMIN_KEY).post('/v1/organizations', { name: 'Acme' });
+    expect(org.status).toBe(201);
+    const api = new ApiClient(waybill!.baseUrl, org.body.apiKey);
+
+    const { transaction, firstRead } = await sendOneTransaction(api, receiver);
+    expect(['PENDING', 'SENDING', 'ACCEPTED']).toContain(firstRead.status);
+
+    const done = await waitForStatus(api, transaction.id, 'ACCEPTED');
+    expect(done.attempts).toEqual([expect.objectContaining({ attempt: 1, statusCode: 200, outcome: 'ACCEPTED' })]);
+    const [delivered] = receiver.requestsTo('/hook').filter((r) => r.headers['waybill-transaction-id'] === transaction.id);
+    expect(delivered.headers['idempotency-key']).toBe(transaction.id);
+    expect(JSON.parse(delivered.body)).toMatchObject({ id: transaction.id, payload: { purchaseOrderNumber: 'PO-1' } });
+  });
+
+  it('stops cleanly on SIGTERM and keeps its data for the next start', async () => {
+    expect(await waybill!.stop('SIGTERM')).toBe(0);
+    waybill = await startWaybill('standalone', env);
+    expect(waybill.output()).not.toMatch(/wb_[A-Za-z0-9_-]{20,}/); // not a first run any more
+    const org = await new ApiClient(waybill.baseUrl, ADMIN_KEY).post('/v1/organizations', { name: 'After restart' });
+    expect(org.status).toBe(201);
+  });
+});

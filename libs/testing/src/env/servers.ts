@@ -1,0 +1,41 @@
+import { mkdtemp, chmod, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startEmbeddedPostgres } from '@waybill/persistence';
+import { startKafka } from '@waybill/kafka-local';
+
+/** Environment variables through which the global setup hands its servers to the test files. */
+export const ENV = {
+  databaseUrl: 'WAYBILL_TEST_DATABASE_URL',
+  kafkaBrokers: 'WAYBILL_TEST_KAFKA_BROKERS',
+  workDir: 'WAYBILL_TEST_WORK_DIR',
+} as const;
+
+export interface TestServers {
+  databaseUrl: string;
+  kafkaBrokers: string;
+  workDir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the real PostgreSQL and the real Kafka broker that integration and end-to-end tests use,
+ * in a temporary directory, with the project's own launchers.
+ */
+export async function startTestServers(log: (line: string) => void = () => undefined): Promise<TestServers> {
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'waybill-test-'));
+  await chmod(workDir, 0o755);
+  const [pg, kafka] = await Promise.all([
+    startEmbeddedPostgres({ dataDir: path.join(workDir, 'postgres'), database: 'waybill' }),
+    startKafka({ dataDir: path.join(workDir, 'kafka'), log }),
+  ]);
+  return {
+    databaseUrl: pg.url,
+    kafkaBrokers: kafka.brokers.join(','),
+    workDir,
+    stop: async () => {
+      await Promise.allSettled([kafka.stop(), pg.stop()]);
+      await rm(workDir, { recursive: true, force: true });
+    },
+  };
+}

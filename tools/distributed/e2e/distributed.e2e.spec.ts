@@ -1,0 +1,58 @@
+import { chmod, mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  ApiClient, createTestDatabase, PartnerReceiver, sendOneTransaction, startDistributed, testKafkaBrokers, uniqueName,
+  waitForStatus, WaybillProcess,
+} from '@waybill/testing';
+
+const ADMIN_KEY = 'e2e-admin-key-distributed-0123';
+
+describe('distributed mode: four services on a real Kafka broker, behind the edge', () => {
+  let receiver: PartnerReceiver;
+  let waybill: WaybillProcess | undefined;
+  let api: ApiClient;
+
+  beforeAll(async () => {
+    receiver = await PartnerReceiver.start();
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'waybill-dist-'));
+    await chmod(dataDir, 0o755);
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    waybill = await startDistributed({
+      PORT: String(port),
+      KAFKA_BROKERS: testKafkaBrokers().join(','),
+      WAYBILL_KAFKA_NAMESPACE: uniqueName('e2e'),
+      DATABASE_URL: await createTestDatabase(),
+      WAYBILL_DATA_DIR: dataDir,
+      WAYBILL_ADMIN_KEY: ADMIN_KEY,
+    });
+    const org = await new ApiClient(waybill.baseUrl, ADMIN_KEY).post('/v1/organizations', { name: 'Acme' });
+    expect(org.status).toBe(201);
+    api = new ApiClient(waybill.baseUrl, org.body.apiKey);
+  });
+
+  afterAll(async () => {
+    await waybill?.stop('SIGTERM');
+    await receiver.stop();
+  });
+
+  it('reads its writes across services: a new key, channel, relationship and transaction, each used at once', async () => {
+    const { transaction, firstRead } = await sendOneTransaction(api, receiver);
+    expect(firstRead.id).toBe(transaction.id);
+    const done = await waitForStatus(api, transaction.id, 'ACCEPTED');
+    expect(done.attempts).toEqual([expect.objectContaining({ attempt: 1, statusCode: 200, outcome: 'ACCEPTED' })]);
+  });
+
+  it('authenticates a key issued a moment ago on every service', async () => {
+    const issued = await api.post('/v1/api-keys');
+    expect(issued.status).toBe(201);
+    const fresh = api.withKey(issued.body.apiKey);
+    const { transaction } = await sendOneTransaction(fresh, receiver, '/fresh');
+    await waitForStatus(fresh, transaction.id, 'ACCEPTED');
+  });
+
+  it('stops every process on SIGTERM', async () => {
+    expect(await waybill!.stop('SIGTERM')).toBe(0);
+    waybill = undefined;
+  });
+});
