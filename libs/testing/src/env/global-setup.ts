@@ -1,7 +1,6 @@
 import { ENV, startTestServers, TestServers } from './servers';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __WAYBILL_TEST_SERVERS__: TestServers | undefined;
 }
 
