@@ -1,4 +1,5 @@
-import { parseEvent, Topics, WaybillEvent } from '@waybill/contracts';
+import { EventType, parseEvent, Topics, WaybillEvent } from '@waybill/contracts';
+import { TYPE_HEADER } from './events';
 import type { IncomingMessage, MessageTransport, Subscription } from './transport.port';
 import { Log } from './logger';
 
@@ -13,6 +14,11 @@ export interface EventSubscriptionSpec {
   ephemeral?: boolean;
   fromBeginning?: boolean;
   partitionsConcurrently?: number;
+  /**
+   * Only these event types reach the handler; others are acknowledged unread when their type
+   * header says what they are (no parsing, no validation: a topic's other traffic costs little).
+   */
+  types?: readonly EventType[];
   handle(items: Consumed[]): Promise<void>;
 }
 
@@ -35,6 +41,7 @@ export interface DeadLetter {
  * nothing is acknowledged and the batch is handed again after a backoff.
  */
 export function subscribeEvents(transport: MessageTransport, log: Log, spec: EventSubscriptionSpec): Promise<Subscription> {
+  const wanted = spec.types ? new Set<string>(spec.types) : null;
   return transport.subscribe({
     group: spec.group,
     topics: spec.topics,
@@ -45,6 +52,8 @@ export function subscribeEvents(transport: MessageTransport, log: Log, spec: Eve
       const items: Consumed[] = [];
       const dead: DeadLetter[] = [];
       for (const message of messages) {
+        const type = message.headers[TYPE_HEADER];
+        if (wanted && type !== undefined && !wanted.has(type)) continue;
         const read = readMessage(message);
         if (read.ok) items.push(read.item);
         else dead.push(deadLetter(spec.group, message, read.reason));
@@ -54,7 +63,8 @@ export function subscribeEvents(transport: MessageTransport, log: Log, spec: Eve
         await transport.publish(dead.map((d) => ({ topic: Topics.deadLetters, key: d.key ?? '', value: d })));
         for (const d of dead) log.warn({ deadLetter: { ...d, value: undefined } }, 'message sent to dead letters');
       }
-      if (items.length > 0) await spec.handle(items);
+      const handled = wanted ? items.filter((i) => i.kind === 'tombstone' || wanted.has(i.event.type)) : items;
+      if (handled.length > 0) await spec.handle(handled);
     },
   });
 }

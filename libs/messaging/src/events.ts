@@ -3,6 +3,9 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { EventData, EventType, makeEvent, topicOf } from '@waybill/contracts';
 import type { Outbox, OutgoingMessage } from './transport.port';
 
+/** The event's type, also as a message header: consumers skip what they don't read unparsed. */
+export const TYPE_HEADER = 'waybill-type';
+
 /** An event ready to publish: a fresh UUIDv7 id, the time now, on its type's topic. */
 export function eventMessage<T extends EventType>(
   type: T,
@@ -13,6 +16,7 @@ export function eventMessage<T extends EventType>(
     topic: topicOf(type),
     key: fields.key,
     value: makeEvent(type, { eventId: uuidv7(), occurredAt: now.toISOString(), ...fields }),
+    headers: { [TYPE_HEADER]: type },
   };
 }
 

@@ -33,8 +33,9 @@ export function createLogger(service: string, level = 'info'): Logger {
 /** Nest's own messages, through the same logger. */
 export class NestPinoLogger implements LoggerService {
   constructor(private readonly pino: Logger) {}
+  /** Nest's own chatter (modules loaded, routes mapped) is debug; what it reports as errors is not. */
   log(message: unknown, context?: string): void {
-    this.pino.info({ context }, String(message));
+    this.pino.debug({ context }, String(message));
   }
   error(message: unknown, trace?: string, context?: string): void {
     this.pino.error({ context, trace }, String(message));

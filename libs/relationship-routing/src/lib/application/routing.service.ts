@@ -150,7 +150,14 @@ export class RoutingService {
          VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8)`,
         [header.id, orgId, rel.id, channel.id, header, channel.format, payload.text, now],
       );
-      emit(...this.deliveryEvents(orgId, header, channel.id, channel.format, input.payload, payload.bytes, now));
+      emit(
+        eventMessage('transaction.received.v1', {
+          orgId,
+          key: header.id,
+          data: { ...header, channelId: channel.id, format: channel.format, payloadBytes: payload.bytes },
+        }, now),
+        ...this.deliveryEvents(orgId, header, channel.id, channel.format, input.payload, 1, now),
+      );
       return {
         transaction: { id: header.id, status: 'PENDING' as const, relationshipId: rel.id, channelId: channel.id, createdAt: header.createdAt },
         replayed: false,
@@ -158,30 +165,52 @@ export class RoutingService {
     });
   }
 
+  /** `transaction.routed` and `delivery.requested` of one delivery (a generation) of a transaction. */
   private deliveryEvents(
     orgId: string,
     header: TransactionHeader,
     channelId: string,
     format: 'JSON' | 'XML' | 'X12',
     payload: unknown,
-    payloadBytes: number,
+    generation: number,
     now: Date,
   ): OutgoingMessage[] {
     const deliveryId = newId('dl');
-    const key = header.id;
+    const transactionId = header.id;
     return [
-      eventMessage('transaction.received.v1', { orgId, key, data: { ...header, channelId, format, payloadBytes } }, now),
-      eventMessage('transaction.routed.v1', { orgId, key, data: { transactionId: header.id, channelId, deliveryId, generation: 1 } }, now),
+      eventMessage('transaction.routed.v1', { orgId, key: transactionId, data: { transactionId, channelId, deliveryId, generation } }, now),
       eventMessage(
         'delivery.requested.v1',
-        {
-          orgId,
-          key: channelId,
-          data: { deliveryId, transactionId: header.id, channelId, generation: 1, format, transaction: header, payload },
-        },
+        { orgId, key: channelId, data: { deliveryId, transactionId, channelId, generation, format, transaction: header, payload } },
         now,
       ),
     ];
+  }
+
+  /**
+   * A new delivery of a stored transaction, to its relationship's channel as it is now (a partner
+   * that fixed its URL, or a relationship moved to another channel, needs nothing else). Without a
+   * channel any more, the transaction fails with the reason.
+   */
+  async redeliver(em: EntityManager, orgId: string, transactionId: string, now: Date): Promise<OutgoingMessage[]> {
+    const rows: { header: TransactionHeader; payload: string; format: 'JSON' | 'XML' | 'X12'; generation: number; relationship_id: string }[] =
+      await em.query(
+        'SELECT header, payload, format, generation, relationship_id FROM transactions WHERE id = $1 AND org_id = $2 FOR UPDATE',
+        [transactionId, orgId],
+      );
+    const tx = rows[0];
+    if (!tx) return [];
+    const rel: RelationshipRow[] = await em.query('SELECT * FROM relationships WHERE id = $1', [tx.relationship_id]);
+    const channelId = rel[0]?.channel_id ?? null;
+    const channel = channelId ? await this.channels.channel(orgId, channelId) : undefined;
+    if (!channel) {
+      const reason = rel[0] ? 'the relationship has no channel' : 'the relationship no longer exists';
+      return [eventMessage('transaction.failed.v1', { orgId, key: transactionId, data: { transactionId, deliveryId: null, reason } }, now)];
+    }
+    const generation = tx.generation + 1;
+    await em.query('UPDATE transactions SET generation = $2, channel_id = $3 WHERE id = $1', [transactionId, generation, channel.id]);
+    const payload = tx.format === 'JSON' ? JSON.parse(tx.payload) : tx.payload;
+    return this.deliveryEvents(orgId, tx.header, channel.id, channel.format, payload, generation, now);
   }
 
   /**
