@@ -14,6 +14,8 @@ export interface EventSubscriptionSpec {
   ephemeral?: boolean;
   fromBeginning?: boolean;
   partitionsConcurrently?: number;
+  /** See `SubscriptionSpec.onAssignment`. */
+  onAssignment?(partitions: Record<string, number[]>): void;
   /**
    * Only these event types reach the handler; others are acknowledged unread when their type
    * header says what they are (no parsing, no validation: a topic's other traffic costs little).
@@ -48,6 +50,7 @@ export function subscribeEvents(transport: MessageTransport, log: Log, spec: Eve
     ephemeral: spec.ephemeral,
     fromBeginning: spec.fromBeginning,
     partitionsConcurrently: spec.partitionsConcurrently,
+    onAssignment: spec.onAssignment,
     handle: async (messages) => {
       const items: Consumed[] = [];
       const dead: DeadLetter[] = [];

@@ -30,17 +30,32 @@ export function tombstone(topic: string, key: string): OutgoingMessage {
  * transaction; once committed, waits (bounded) until consumers can see it, so that the caller's
  * answer holds for every later call (read your writes).
  */
-export async function commitWithEvents<T>(
+export function commitWithEvents<T>(
   ds: DataSource,
   outbox: Outbox,
   work: (em: EntityManager, emit: (...messages: OutgoingMessage[]) => void) => Promise<T>,
 ): Promise<T> {
-  const result = await ds.transaction(async (em) => {
-    const emitted: OutgoingMessage[] = [];
-    const value = await work(em, (...m) => emitted.push(...m));
-    await outbox.append(em, emitted);
-    return value;
+  return commitAndPublish(ds, outbox, async (em, emit) => ({ value: await work(em, emit) }));
+}
+
+/**
+ * {@link commitWithEvents}, but the wait for the outbox is skipped when there is nothing to wait
+ * for: the work emitted nothing and does not ask for it (`flush: true` asks — an Idempotency-Key
+ * replay must not answer before the first request's events are visible).
+ */
+export async function commitAndPublish<T>(
+  ds: DataSource,
+  outbox: Outbox,
+  work: (em: EntityManager, emit: (...messages: OutgoingMessage[]) => void) => Promise<{ value: T; flush?: boolean }>,
+): Promise<T> {
+  let emitted = 0;
+  const { value, flush } = await ds.transaction(async (em) => {
+    const messages: OutgoingMessage[] = [];
+    const result = await work(em, (...m) => messages.push(...m));
+    await outbox.append(em, messages);
+    emitted = messages.length;
+    return result;
   });
-  await outbox.flush();
-  return result;
+  if (emitted > 0 || flush) await outbox.flush();
+  return value;
 }

@@ -35,6 +35,13 @@ export interface SubscriptionSpec {
   /** Partitions handled at once (Kafka). Messages of one key are never handled concurrently. */
   partitionsConcurrently?: number;
   /**
+   * Told which partitions of each topic this member now reads (logical topic names), whenever that
+   * changes: Kafka on each join of the group (and with none when a rebalance takes them away), the
+   * embedded log once at start (every partition: it is the only reader). For work that belongs to
+   * a partition's owner, such as the dispatcher's parked deliveries.
+   */
+  onAssignment?(partitions: Record<string, number[]>): void;
+  /**
    * Handles messages in order per key. When it resolves, they are acknowledged; when it throws,
    * they are handed to it again (handlers are idempotent).
    */

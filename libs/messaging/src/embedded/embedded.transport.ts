@@ -76,6 +76,9 @@ export class EmbeddedTransport implements MessageTransport {
   }
 
   async subscribe(spec: SubscriptionSpec): Promise<Subscription> {
+    // The only reader of its group: it owns every partition.
+    const every = Array.from({ length: this.opts.partitions }, (_, i) => i);
+    spec.onAssignment?.(Object.fromEntries(spec.topics.map((t) => [t, every])));
     const readers = spec.topics.map(
       (topic) => new LogReader(this.ds, topic, spec, this.opts.batchSize, this.opts.log),
     );
@@ -219,7 +222,11 @@ class LogReader {
     while (this.drainedHorizon < goal) {
       const left = deadline - Date.now();
       if (left <= 0 || this.abort.signal.aborted) return false;
-      await this.drained.wait(left);
+      const notified = await this.drained.wait(Math.min(left, 20));
+      // The horizon also moves when an older transaction ends, and that notifies no one when it
+      // appended nothing: a reader that drained short of the goal idles, so make it look again.
+      if (notified && this.drainedHorizon < goal) await delay(Math.min(10, Math.max(0, deadline - Date.now())), this.abort.signal);
+      if (this.drainedHorizon < goal) this.wake();
     }
     return true;
   }
@@ -266,11 +273,12 @@ class LogReader {
       `SELECT h.xmin::text AS horizon, l.*
          FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) h
          LEFT JOIN LATERAL (
-           SELECT seq::text AS seq, xid::text AS xid, partition, key, value, headers,
-                  (extract(epoch FROM created_at) * 1000)::float8 AS ts
-             FROM ${SCHEMA}.log
-            WHERE topic = $1 AND (xid, seq) > ($2::xid8, $3::bigint) AND xid < h.xmin
-            ORDER BY xid, seq
+           SELECT g.seq::text AS seq, g.xid::text AS xid, g.partition, g.key, g.value, g.headers,
+                  (extract(epoch FROM g.created_at) * 1000)::float8 AS ts
+             FROM ${SCHEMA}.log g
+            WHERE g.topic = $1 AND (g.xid, g.seq) > ($2::xid8, $3::bigint) AND g.xid < h.xmin
+            -- Qualified: a bare "xid, seq" would sort by the text aliases above ('10' < '9').
+            ORDER BY g.xid, g.seq
             LIMIT $4) l ON true`,
       [this.topic, this.position.xid, this.position.seq, this.batchSize],
     );
@@ -297,7 +305,7 @@ class LogReader {
 
   private async startAtEnd(): Promise<void> {
     const rows: { xid: string; seq: string }[] = await this.ds.query(
-      `SELECT xid::text AS xid, seq::text AS seq FROM ${SCHEMA}.log WHERE topic = $1 ORDER BY xid DESC, seq DESC LIMIT 1`,
+      `SELECT g.xid::text AS xid, g.seq::text AS seq FROM ${SCHEMA}.log g WHERE g.topic = $1 ORDER BY g.xid DESC, g.seq DESC LIMIT 1`,
       [this.topic],
     );
     if (rows[0]) this.position = rows[0];

@@ -28,6 +28,8 @@ export interface KafkaTransportOptions {
 }
 
 const CHUNK = 500;
+/** How long ensureTopics waits for topics whose creation reported an error to show up. */
+const TOPICS_SHOW_MS = 30_000;
 
 /** The production transport: kafkajs, with an outbox per service schema and its relay. */
 export class KafkaTransport implements MessageTransport {
@@ -85,9 +87,18 @@ export class KafkaTransport implements MessageTransport {
     try {
       await this.createTopics(missing, maxBytes);
     } catch (err) {
-      // Several instances start at once: another one may have created them meanwhile.
-      const now = new Set(await this.admin.listTopics());
-      if (!missing.every((s) => now.has(this.names.topic(s.name)))) throw err;
+      // Several instances start at once: another one may have created them meanwhile. Or the
+      // broker created them but its metadata lags (kafkajs, waiting for leaders, gives up on "does
+      // not host this topic-partition"): give them a bounded while to show.
+      const shown = await pollUntil(
+        async () => {
+          const now = new Set(await this.admin.listTopics().catch(() => []));
+          return missing.every((s) => now.has(this.names.topic(s.name)));
+        },
+        TOPICS_SHOW_MS,
+        200,
+      );
+      if (!shown) throw err;
     }
   }
 
@@ -200,6 +211,13 @@ class KafkaSubscription {
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
     });
     this.consumer = consumer;
+    const onAssignment = this.spec.onAssignment;
+    if (onAssignment) {
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) =>
+        onAssignment(Object.fromEntries(Object.entries(payload.memberAssignment).map(([topic, partitions]) => [this.names.logical(topic), partitions]))),
+      );
+      consumer.on(consumer.events.REBALANCING, () => onAssignment({}));
+    }
     await consumer.connect();
     await consumer.subscribe({ topics: this.topics, fromBeginning: this.spec.fromBeginning ?? true });
     await consumer.run({
@@ -213,9 +231,24 @@ class KafkaSubscription {
   async catchUp(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     const ends = new Map<string, bigint>();
-    for (const topic of this.topics) {
-      for (const p of await this.admin.fetchTopicOffsets(topic)) ends.set(`${topic}:${p.partition}`, BigInt(p.high));
-    }
+    // kafkajs's admin gives up at once on retriable errors such as "not the leader for that
+    // topic-partition" (a fresh topic, a leader moving): keep trying until the deadline.
+    const gotEnds = await pollUntil(
+      async () => {
+        try {
+          for (const topic of this.topics) {
+            for (const p of await this.admin.fetchTopicOffsets(topic)) ends.set(`${topic}:${p.partition}`, BigInt(p.high));
+          }
+          return true;
+        } catch (err) {
+          this.log.debug({ err, group: this.spec.group }, 'consumer: topic offsets unavailable; will retry');
+          return false;
+        }
+      },
+      timeoutMs,
+      100,
+    );
+    if (!gotEnds) return false;
     const reached = (positions: Map<string, bigint>): boolean =>
       [...ends].every(([tp, end]) => end === 0n || (positions.get(tp) ?? 0n) >= end);
     if (this.spec.ephemeral) {
@@ -223,7 +256,7 @@ class KafkaSubscription {
       return pollUntil(async () => reached(this.handled), deadline - Date.now(), 5);
     }
     // A group spread over instances: its committed offsets say what the whole group has handled.
-    return pollUntil(async () => reached(await this.committed()), deadline - Date.now(), 10);
+    return pollUntil(async () => reached(await this.committed().catch(() => new Map<string, bigint>())), deadline - Date.now(), 10);
   }
 
   async stop(): Promise<void> {

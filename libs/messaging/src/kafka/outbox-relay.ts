@@ -20,10 +20,13 @@ export class KafkaOutbox implements Outbox {
   private client: Client | null = null;
   private leader = false;
   private readonly kick = new Signal();
-  private drainedAt = 0;
+  /** Passes started so far, and the number of the last one that found the outbox drained. */
+  private passesStarted = 0;
+  private drainedPass = 0;
   private readonly drained = new Signal();
   private readonly abort = new AbortController();
   private loop: Promise<void> | null = null;
+  private connecting: Promise<Client> | null = null;
 
   constructor(
     private readonly url: string,
@@ -56,9 +59,11 @@ export class KafkaOutbox implements Outbox {
   async flush(timeoutMs = 5_000): Promise<void> {
     const since = Date.now();
     if (this.leader) {
+      // Only a pass that starts after this call is sure to see what the caller committed.
+      const after = this.passesStarted;
       this.kick.notify();
       const deadline = since + timeoutMs;
-      while (this.drainedAt <= since && Date.now() < deadline) await this.drained.wait(deadline - Date.now());
+      while (this.drainedPass <= after && Date.now() < deadline) await this.drained.wait(deadline - Date.now());
       return;
     }
     // Another instance relays: wait until the rows present now are gone.
@@ -77,12 +82,25 @@ export class KafkaOutbox implements Outbox {
     this.abort.abort();
     this.kick.notify();
     await this.loop;
+    await this.connecting?.catch(() => undefined);
     await this.client?.end().catch(() => undefined);
     this.client = null;
   }
 
-  private async connect(): Promise<Client> {
-    if (this.client) return this.client;
+  /**
+   * The relay's one connection. The loop and `flush` may ask for it at the same time (a flush
+   * while the relay is still starting): both must get the same one, or the other one is never
+   * closed, and keeps the relay's advisory lock after `stop`, so no other instance can relay.
+   */
+  private connect(): Promise<Client> {
+    if (this.client) return Promise.resolve(this.client);
+    this.connecting ??= this.open().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  private async open(): Promise<Client> {
     const client = new Client({ connectionString: this.url, application_name: `waybill-relay-${this.schema}` });
     client.on('notification', () => this.kick.notify());
     client.on('error', (err) => {
@@ -111,11 +129,11 @@ export class KafkaOutbox implements Outbox {
           await client.query(`LISTEN waybill_outbox_${this.schema}`);
           this.leader = true;
         }
-        const passStarted = Date.now();
+        const pass = ++this.passesStarted;
         const published = await this.drainOnce(client);
         failures = 0;
         if (published < BATCH) {
-          this.drainedAt = passStarted;
+          this.drainedPass = pass;
           this.drained.notify();
           await this.kick.wait(5_000);
         }
