@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { Agent, request } from 'undici';
-import { serviceFor, ServiceName } from '@waybill/platform';
+import { mergeDocuments, serviceFor, ServiceName } from '@waybill/platform';
 
 export type Upstreams = Record<ServiceName, string>;
 
@@ -15,6 +15,14 @@ export function startEdge(port: number, upstreams: Upstreams, host = '127.0.0.1'
   const server = http.createServer((req, res) => {
     if (req.url === '/health/live' || req.url === '/health/ready') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
+    if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/openapi.json') {
+      // Each service documents its own endpoints; the edge, which composes them, serves them as one.
+      void servedDocument(upstreams, agent).then(
+        (doc) => res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(doc)),
+        (err: Error) => res.writeHead(502, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ type: 'about:blank', title: 'Bad gateway', status: 502, detail: err.message })),
+      );
       return;
     }
     const service = serviceFor(req.method ?? 'GET', req.url ?? '/');
@@ -48,4 +56,16 @@ export function startEdge(port: number, upstreams: Upstreams, host = '127.0.0.1'
     );
   });
   return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
+}
+
+/** The four services' OpenAPI documents as one. */
+async function servedDocument(upstreams: Upstreams, agent: Agent): Promise<Record<string, unknown>> {
+  const documents = await Promise.all(
+    Object.values(upstreams).map(async (url) => {
+      const res = await request(`${url}/openapi.json`, { dispatcher: agent });
+      if (res.statusCode !== 200) throw new Error(`${url}/openapi.json answered ${res.statusCode}`);
+      return (await res.body.json()) as Record<string, unknown>;
+    }),
+  );
+  return mergeDocuments(documents);
 }

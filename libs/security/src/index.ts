@@ -1,1 +1,3 @@
 export * from './secret-box';
+export * from './destination-guard';
+export * from './guarded-connector';

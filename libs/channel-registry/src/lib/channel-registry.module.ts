@@ -1,16 +1,33 @@
 import { Module } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import { serviceDatabase } from '@waybill/platform';
 import { REGISTRY_DB } from './adapters/db/tokens';
 import { REGISTRY_MIGRATIONS } from './adapters/db/registry.migrations';
 import { RegistryService, SCHEMA } from './application/registry.service';
+import { ApiKeyUsage } from './application/api-key-usage';
+import { ChannelsService } from './application/channels.service';
+import { SettingsService } from './application/settings.service';
+import { RelationshipUsage } from './application/relationship-usage';
+import { Destinations } from './application/destinations';
 import { OrganizationsController } from './adapters/http/organizations.controller';
 import { ApiKeysController } from './adapters/http/api-keys.controller';
 import { ChannelsController } from './adapters/http/channels.controller';
+import { SettingsController } from './adapters/http/settings.controller';
+import { ApiKeyUsageInterceptor } from './adapters/http/api-key-usage.interceptor';
 
 /** The channel registry: organisations, API keys, channels and settings. */
 @Module({
-  controllers: [OrganizationsController, ApiKeysController, ChannelsController],
-  providers: [serviceDatabase(REGISTRY_DB, { schema: SCHEMA, migrations: REGISTRY_MIGRATIONS }), RegistryService],
+  controllers: [OrganizationsController, ApiKeysController, ChannelsController, SettingsController],
+  providers: [
+    serviceDatabase(REGISTRY_DB, { schema: SCHEMA, migrations: REGISTRY_MIGRATIONS }),
+    ApiKeyUsage,
+    RegistryService,
+    Destinations,
+    RelationshipUsage,
+    ChannelsService,
+    SettingsService,
+    { provide: APP_INTERCEPTOR, useClass: ApiKeyUsageInterceptor },
+  ],
   exports: [RegistryService],
 })
 export class ChannelRegistryModule {}

@@ -1,8 +1,10 @@
 import { Module } from '@nestjs/common';
-import { serviceDatabase } from '@waybill/platform';
+import { ChannelReplica, serviceDatabase } from '@waybill/platform';
 import { ROUTING_DB, ROUTING_MIGRATIONS } from './adapters/db/routing.migrations';
-import { ChannelReplica } from '@waybill/platform';
-import { RoutingService, SCHEMA } from './application/routing.service';
+import { RelationshipsService, SCHEMA } from './application/relationships.service';
+import { RoutingService } from './application/routing.service';
+import { IngestionService } from './application/ingestion.service';
+import { IdempotencyCleanup } from './application/idempotency-cleanup';
 import { RedeliveryConsumer } from './application/redelivery.consumer';
 import { RelationshipsController } from './adapters/http/relationships.controller';
 import { TransactionsController } from './adapters/http/transactions.controller';
@@ -13,8 +15,12 @@ import { TransactionsController } from './adapters/http/transactions.controller'
   providers: [
     serviceDatabase(ROUTING_DB, { schema: SCHEMA, migrations: ROUTING_MIGRATIONS }),
     ChannelReplica,
+    RelationshipsService,
     RoutingService,
+    IngestionService,
+    IdempotencyCleanup,
     RedeliveryConsumer,
   ],
+  exports: [IdempotencyCleanup],
 })
 export class RelationshipRoutingModule {}

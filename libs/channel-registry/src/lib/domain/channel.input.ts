@@ -1,22 +1,38 @@
 import { z } from 'zod';
+import { parseDestinationUrl } from '@waybill/security';
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** What HTTP allows in a header value (no CR, LF, NUL or other controls): undici refuses the rest. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Headers Waybill sets itself: a channel's static headers cannot override them. */
 const RESERVED_HEADERS = new Set([
   'authorization', 'content-type', 'content-length', 'host', 'user-agent', 'idempotency-key', 'webhook-id',
-  'webhook-timestamp', 'webhook-signature', 'transfer-encoding', 'connection',
+  'webhook-timestamp', 'webhook-signature', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer',
+  'expect', 'proxy-authorization',
 ]);
+export const MAX_STATIC_HEADERS = 50;
+
+/** A URL's shape (http or https, absolute, no credentials); the network rules are checked later. */
+const HttpUrl = z
+  .string()
+  .max(2048)
+  .superRefine((url, ctx) => {
+    const parsed = parseDestinationUrl(url, false);
+    if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason });
+  });
+
+const Secret = (max: number) => z.string().min(1).max(max);
 
 export const AuthInput = z.discriminatedUnion('type', [
   z.object({ type: z.literal('NONE') }).strict(),
-  z.object({ type: z.literal('BASIC'), username: z.string().min(1).max(200), password: z.string().min(1).max(1000) }).strict(),
-  z.object({ type: z.literal('BEARER'), token: z.string().min(1).max(4000) }).strict(),
+  z.object({ type: z.literal('BASIC'), username: z.string().min(1).max(200).regex(/^[^:]*$/, 'must not contain ":"'), password: Secret(1000) }).strict(),
+  z.object({ type: z.literal('BEARER'), token: Secret(4000) }).strict(),
   z
     .object({
       type: z.literal('OAUTH2_CLIENT_CREDENTIALS'),
-      tokenUrl: z.string().max(2048),
+      tokenUrl: HttpUrl,
       clientId: z.string().min(1).max(500),
-      clientSecret: z.string().min(1).max(2000),
+      clientSecret: Secret(2000),
       scope: z.string().max(1000).nullish(),
       audience: z.string().max(1000).nullish(),
     })
@@ -24,45 +40,95 @@ export const AuthInput = z.discriminatedUnion('type', [
 ]);
 export type AuthInput = z.infer<typeof AuthInput>;
 
+/**
+ * Auth as a change gives it: the credential may be left out to keep the one the channel has, as
+ * long as the type stays the same (credentials cannot be read back, so they need not be resent).
+ */
+export const AuthChange = z.discriminatedUnion('type', [
+  AuthInput.options[0],
+  AuthInput.options[1].extend({ password: Secret(1000).optional() }),
+  AuthInput.options[2].extend({ token: Secret(4000).optional() }),
+  AuthInput.options[3].extend({ clientSecret: Secret(2000).optional() }),
+]);
+export type AuthChange = z.infer<typeof AuthChange>;
+
+const FixedFields = {
+  maxRetries: z.number().int().min(0).max(20),
+  delayMs: z.number().int().min(100).max(86_400_000),
+};
+const ExponentialFields = {
+  initialDelayMs: z.number().int().min(100).max(86_400_000),
+  factor: z.number().min(1).max(10),
+  maxDelayMs: z.number().int().min(100).max(30 * 86_400_000),
+  maxDurationMs: z.number().int().min(1_000).max(30 * 86_400_000),
+};
+export const RETRY_DEFAULTS = {
+  fixed: { strategy: 'fixed' as const, maxRetries: 3, delayMs: 30_000 },
+  exponential: { strategy: 'exponential' as const, initialDelayMs: 1_000, factor: 2, maxDelayMs: 3_600_000, maxDurationMs: 86_400_000 },
+};
+
+/** A retry policy as given: omitted fields take the strategy's defaults. */
 export const RetryPolicyInput = z.discriminatedUnion('strategy', [
   z
     .object({
       strategy: z.literal('fixed'),
-      maxRetries: z.number().int().min(0).max(20).default(3),
-      delayMs: z.number().int().min(100).max(86_400_000).default(30_000),
+      maxRetries: FixedFields.maxRetries.default(RETRY_DEFAULTS.fixed.maxRetries),
+      delayMs: FixedFields.delayMs.default(RETRY_DEFAULTS.fixed.delayMs),
     })
     .strict(),
   z
     .object({
       strategy: z.literal('exponential'),
-      initialDelayMs: z.number().int().min(100).max(86_400_000).default(1_000),
-      factor: z.number().min(1).max(10).default(2),
-      maxDelayMs: z.number().int().min(100).max(86_400_000).default(3_600_000),
-      maxDurationMs: z.number().int().min(1_000).max(30 * 86_400_000).default(86_400_000),
+      initialDelayMs: ExponentialFields.initialDelayMs.default(RETRY_DEFAULTS.exponential.initialDelayMs),
+      factor: ExponentialFields.factor.default(RETRY_DEFAULTS.exponential.factor),
+      maxDelayMs: ExponentialFields.maxDelayMs.default(RETRY_DEFAULTS.exponential.maxDelayMs),
+      maxDurationMs: ExponentialFields.maxDurationMs.default(RETRY_DEFAULTS.exponential.maxDurationMs),
     })
     .strict(),
 ]);
 
-export const BatchInput = z
-  .object({ maxItems: z.number().int().min(1).max(50), maxWaitMs: z.number().int().min(0).max(60_000) })
-  .strict();
+/** A retry policy as a change gives it: omitted fields keep their value (same strategy) or default. */
+const RetryPolicyChange = z.discriminatedUnion('strategy', [
+  z.object({ strategy: z.literal('fixed'), ...FixedFields }).partial({ maxRetries: true, delayMs: true }).strict(),
+  z
+    .object({ strategy: z.literal('exponential'), ...ExponentialFields })
+    .partial({ initialDelayMs: true, factor: true, maxDelayMs: true, maxDurationMs: true })
+    .strict(),
+]);
+export type RetryPolicyChange = z.infer<typeof RetryPolicyChange>;
 
+const BatchFields = { maxItems: z.number().int().min(1).max(50), maxWaitMs: z.number().int().min(0).max(60_000) };
+export const BatchInput = z.object(BatchFields).strict();
+const BatchChange = z.object(BatchFields).partial().strict();
+
+const BreakerFields = {
+  errorThresholdPercentage: z.number().min(1).max(100),
+  volumeThreshold: z.number().int().min(1).max(10_000),
+  resetTimeoutMs: z.number().int().min(1_000).max(3_600_000),
+};
+export const BREAKER_DEFAULTS = { errorThresholdPercentage: 50, volumeThreshold: 10, resetTimeoutMs: 30_000 };
 export const CircuitBreakerInput = z
   .object({
-    errorThresholdPercentage: z.number().min(1).max(100).default(50),
-    volumeThreshold: z.number().int().min(1).max(10_000).default(10),
-    resetTimeoutMs: z.number().int().min(1_000).max(3_600_000).default(30_000),
+    errorThresholdPercentage: BreakerFields.errorThresholdPercentage.default(BREAKER_DEFAULTS.errorThresholdPercentage),
+    volumeThreshold: BreakerFields.volumeThreshold.default(BREAKER_DEFAULTS.volumeThreshold),
+    resetTimeoutMs: BreakerFields.resetTimeoutMs.default(BREAKER_DEFAULTS.resetTimeoutMs),
   })
   .strict();
+const CircuitBreakerChange = z.object(BreakerFields).partial().strict();
 
 const Headers = z
-  .record(z.string(), z.string().max(4096))
+  .record(z.string(), z.string().max(4096).regex(HEADER_VALUE, 'must not contain line breaks or other control characters'))
   .superRefine((headers, ctx) => {
-    for (const name of Object.keys(headers)) {
+    const names = Object.keys(headers);
+    if (names.length > MAX_STATIC_HEADERS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_STATIC_HEADERS} headers` });
+    const seen = new Set<string>();
+    for (const name of names) {
+      const lower = name.toLowerCase();
       if (!HEADER_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'not a valid header name' });
-      else if (RESERVED_HEADERS.has(name.toLowerCase()) || /^waybill-/i.test(name)) {
+      else if (RESERVED_HEADERS.has(lower) || lower.startsWith('waybill-')) {
         ctx.addIssue({ code: 'custom', path: [name], message: 'is set by Waybill and cannot be overridden' });
-      }
+      } else if (seen.has(lower)) ctx.addIssue({ code: 'custom', path: [name], message: 'given twice (header names ignore case)' });
+      seen.add(lower);
     }
   });
 
@@ -70,7 +136,7 @@ const Headers = z
 const ChannelFields = {
   name: z.string().trim().min(1).max(200),
   type: z.enum(['HTTP', 'PULL']),
-  url: z.string().max(2048).nullable(),
+  url: HttpUrl.nullable(),
   format: z.enum(['JSON', 'XML', 'X12']),
   auth: AuthInput,
   signing: z.object({ enabled: z.boolean() }).strict(),
@@ -95,14 +161,28 @@ export const CreateChannelInput = z
     headers: Headers.default({}),
     enabled: z.boolean().default(true),
     timeoutMs: ChannelFields.timeoutMs.default(30_000),
-    retryPolicy: RetryPolicyInput.default({ strategy: 'fixed', maxRetries: 3, delayMs: 30_000 }),
+    retryPolicy: RetryPolicyInput.default(RETRY_DEFAULTS.fixed),
     batch: ChannelFields.batch.default(null),
     maxConcurrency: ChannelFields.maxConcurrency.default(10),
     visibilityTimeoutMs: ChannelFields.visibilityTimeoutMs.default(60_000),
-    circuitBreaker: CircuitBreakerInput.default({ errorThresholdPercentage: 50, volumeThreshold: 10, resetTimeoutMs: 30_000 }),
+    circuitBreaker: CircuitBreakerInput.default(BREAKER_DEFAULTS),
   })
   .strict();
 export type CreateChannelInput = z.infer<typeof CreateChannelInput>;
 
-export const UpdateChannelInput = z.object(ChannelFields).partial().strict();
+/**
+ * A change (`PATCH`): every field optional. Objects are merged into the channel's values (a retry
+ * policy of the same strategy, the breaker, a batch, auth of the same type whose credential is left
+ * out); `headers` replaces the channel's headers whole; `null` clears `batch` (and `url`).
+ */
+export const UpdateChannelInput = z
+  .object({
+    ...ChannelFields,
+    auth: AuthChange,
+    retryPolicy: RetryPolicyChange,
+    batch: BatchChange.nullable(),
+    circuitBreaker: CircuitBreakerChange,
+  })
+  .partial()
+  .strict();
 export type UpdateChannelInput = z.infer<typeof UpdateChannelInput>;

@@ -1,5 +1,6 @@
-import type { ChannelAuthState, ChannelState } from '@waybill/contracts';
-import type { AuthInput, CreateChannelInput, UpdateChannelInput } from './channel.input';
+import type { ChannelAuthState, ChannelState, RetryPolicyState } from '@waybill/contracts';
+import { parseDestinationUrl } from '@waybill/security';
+import { AuthChange, AuthInput, CreateChannelInput, RETRY_DEFAULTS, RetryPolicyChange, UpdateChannelInput } from './channel.input';
 
 export interface FieldProblem {
   path: string;
@@ -14,24 +15,25 @@ export interface ChannelDeps {
   newSigningSecret(): string;
 }
 
+/** How long a rotated-out signing secret keeps signing (API.md: "for 24 h both are used"). */
+export const SIGNING_OVERLAP_MS = 24 * 3600 * 1000;
+/** Signing secrets a channel keeps at most (the current one and those still overlapping). */
+export const MAX_SIGNING_SECRETS = 5;
+
 /** Structural URL rules: a push channel needs an http(s) URL without credentials; a pull channel none. */
 export function checkUrl(type: 'HTTP' | 'PULL', url: string | null | undefined, production: boolean): FieldProblem[] {
   if (type === 'PULL') {
     return url ? [{ path: 'body.url', message: 'a PULL channel has no url' }] : [];
   }
   if (!url) return [{ path: 'body.url', message: 'an HTTP channel needs a url' }];
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return [{ path: 'body.url', message: 'not a valid URL' }];
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    return [{ path: 'body.url', message: 'must be http or https' }];
-  }
-  if (production && parsed.protocol !== 'https:') return [{ path: 'body.url', message: 'must be https in production' }];
-  if (parsed.username || parsed.password) {
-    return [{ path: 'body.url', message: 'must not carry credentials; use auth instead' }];
+  const parsed = parseDestinationUrl(url, production);
+  return parsed.ok ? [] : [{ path: 'body.url', message: parsed.reason }];
+}
+
+/** A policy's fields that only make sense together. */
+export function checkRetryPolicy(policy: RetryPolicyState): FieldProblem[] {
+  if (policy.strategy === 'exponential' && policy.maxDelayMs < policy.initialDelayMs) {
+    return [{ path: 'body.retryPolicy.maxDelayMs', message: `must be at least initialDelayMs (${policy.initialDelayMs})` }];
   }
   return [];
 }
@@ -93,7 +95,94 @@ export function createChannel(
   return { state, signingSecret };
 }
 
-/** Applies a change; turning signing on issues a secret if the channel has none. */
+/** The problems of a new channel beyond its fields' own ranges (URL by type, retry policy). */
+export function checkCreate(input: CreateChannelInput, production: boolean): FieldProblem[] {
+  return [...checkUrl(input.type, input.url, production), ...checkRetryPolicy(input.retryPolicy)];
+}
+
+/**
+ * The problems of a change, judged against the channel as it is: the URL its type needs once the
+ * change applies, a credential left out while the auth type changes, a batch turned on without
+ * both of its fields, a retry policy whose fields contradict each other once merged.
+ */
+export function checkChange(state: ChannelState, change: UpdateChannelInput, production: boolean): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const type = change.type ?? state.type;
+  if (type === 'HTTP') {
+    const url = change.url !== undefined ? change.url : state.url;
+    if (change.url !== undefined || change.type !== undefined || !url) problems.push(...checkUrl('HTTP', url, production));
+  } else if (change.url) {
+    problems.push({ path: 'body.url', message: 'a PULL channel has no url' });
+  }
+  if (change.auth && change.auth.type !== state.auth.type) {
+    const missing = missingCredential(change.auth);
+    if (missing) problems.push({ path: `body.auth.${missing}`, message: `is required when the auth type changes to ${change.auth.type}` });
+  }
+  if (change.batch && !state.batch) {
+    for (const field of ['maxItems', 'maxWaitMs'] as const) {
+      if (change.batch[field] === undefined) problems.push({ path: `body.batch.${field}`, message: 'is required when batching is turned on' });
+    }
+  }
+  if (change.retryPolicy) problems.push(...checkRetryPolicy(mergeRetryPolicy(state.retryPolicy, change.retryPolicy)));
+  return problems;
+}
+
+function missingCredential(auth: AuthChange): string | null {
+  switch (auth.type) {
+    case 'NONE':
+      return null;
+    case 'BASIC':
+      return auth.password === undefined ? 'password' : null;
+    case 'BEARER':
+      return auth.token === undefined ? 'token' : null;
+    case 'OAUTH2_CLIENT_CREDENTIALS':
+      return auth.clientSecret === undefined ? 'clientSecret' : null;
+    default:
+      return assertNever(auth);
+  }
+}
+
+/** Same strategy: the change's fields over the current ones; another strategy: its defaults under the change. */
+export function mergeRetryPolicy(current: RetryPolicyState, change: RetryPolicyChange): RetryPolicyState {
+  const base = current.strategy === change.strategy ? current : RETRY_DEFAULTS[change.strategy];
+  return { ...base, ...definedOnly(change) } as RetryPolicyState;
+}
+
+/** Auth of the same type keeps the sealed credential the change leaves out (see {@link checkChange}). */
+function mergeAuth(current: ChannelAuthState, change: AuthChange, deps: ChannelDeps): ChannelAuthState {
+  const same = current.type === change.type ? current : null;
+  switch (change.type) {
+    case 'NONE':
+      return { type: 'NONE' };
+    case 'BASIC':
+      return {
+        type: 'BASIC',
+        username: change.username,
+        password: change.password !== undefined ? deps.seal(change.password) : (same as Extract<ChannelAuthState, { type: 'BASIC' }>).password,
+      };
+    case 'BEARER':
+      return { type: 'BEARER', token: change.token !== undefined ? deps.seal(change.token) : (same as Extract<ChannelAuthState, { type: 'BEARER' }>).token };
+    case 'OAUTH2_CLIENT_CREDENTIALS':
+      return {
+        type: 'OAUTH2_CLIENT_CREDENTIALS',
+        tokenUrl: change.tokenUrl,
+        clientId: change.clientId,
+        clientSecret:
+          change.clientSecret !== undefined
+            ? deps.seal(change.clientSecret)
+            : (same as Extract<ChannelAuthState, { type: 'OAUTH2_CLIENT_CREDENTIALS' }>).clientSecret,
+        scope: change.scope ?? null,
+        audience: change.audience ?? null,
+      };
+    default:
+      return assertNever(change);
+  }
+}
+
+/**
+ * Applies a change (checked first with {@link checkChange}); turning signing on issues a secret if
+ * the channel has none, returned in clear for the answer.
+ */
 export function updateChannel(
   state: ChannelState,
   change: UpdateChannelInput,
@@ -105,33 +194,92 @@ export function updateChannel(
   let signing = state.signing;
   if (change.signing) {
     const secrets = [...state.signing.secrets];
-    if (change.signing.enabled && secrets.length === 0) {
+    if (change.signing.enabled && !secrets.some((s) => s.expiresAt === null)) {
       signingSecret = deps.newSigningSecret();
       secrets.push({ secret: deps.seal(signingSecret), createdAt: at, expiresAt: null });
     }
     signing = { enabled: change.signing.enabled, secrets };
   }
   const type = change.type ?? state.type;
+  const batch =
+    change.batch === undefined ? state.batch : change.batch === null ? null : ({ ...state.batch, ...definedOnly(change.batch) } as ChannelState['batch']);
   const next: ChannelState = {
     ...state,
     ...(change.name !== undefined && { name: change.name }),
     type,
     url: type === 'PULL' ? null : change.url !== undefined ? change.url : state.url,
     ...(change.format !== undefined && { format: change.format }),
-    ...(change.auth !== undefined && { auth: sealAuth(change.auth, deps) }),
+    ...(change.auth !== undefined && { auth: mergeAuth(state.auth, change.auth, deps) }),
     signing,
     ...(change.headers !== undefined && { headers: change.headers }),
     ...(change.enabled !== undefined && { enabled: change.enabled }),
     ...(change.timeoutMs !== undefined && { timeoutMs: change.timeoutMs }),
-    ...(change.retryPolicy !== undefined && { retryPolicy: change.retryPolicy }),
-    ...(change.batch !== undefined && { batch: change.batch }),
+    ...(change.retryPolicy !== undefined && { retryPolicy: mergeRetryPolicy(state.retryPolicy, change.retryPolicy) }),
+    batch,
     ...(change.maxConcurrency !== undefined && { maxConcurrency: change.maxConcurrency }),
     ...(change.visibilityTimeoutMs !== undefined && { visibilityTimeoutMs: change.visibilityTimeoutMs }),
-    ...(change.circuitBreaker !== undefined && { circuitBreaker: change.circuitBreaker }),
+    ...(change.circuitBreaker !== undefined && { circuitBreaker: { ...state.circuitBreaker, ...definedOnly(change.circuitBreaker) } }),
     version: state.version + 1,
     updatedAt: at,
   };
   return { state: next, signingSecret };
+}
+
+/** True when `next` differs from `state` in anything but its version and time (a no-op change writes nothing). */
+export function changesSomething(state: ChannelState, next: ChannelState): boolean {
+  const strip = ({ version: _v, updatedAt: _u, ...rest }: ChannelState) => rest;
+  return canonical(strip(state)) !== canonical(strip(next));
+}
+
+/** The signing secret a partner should configure now: the newest one that does not expire. */
+export function currentSigningSecret(state: ChannelState): string | null {
+  const current = [...state.signing.secrets].reverse().find((s) => s.expiresAt === null);
+  return current?.secret ?? null;
+}
+
+/**
+ * Rotation: a new secret signs from now on; every secret still current gets `expiresAt` = now +
+ * 24 h, during which the dispatcher signs with both (the partner switches over in its own time).
+ * Secrets already expired are dropped, and at most {@link MAX_SIGNING_SECRETS} are kept.
+ */
+export function rotateSigningSecret(state: ChannelState, now: Date, deps: ChannelDeps): { state: ChannelState; signingSecret: string } {
+  const at = now.toISOString();
+  const until = new Date(now.getTime() + SIGNING_OVERLAP_MS).toISOString();
+  const signingSecret = deps.newSigningSecret();
+  const kept = state.signing.secrets
+    .filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now.getTime())
+    .map((s) => (s.expiresAt === null ? { ...s, expiresAt: until } : s));
+  const secrets = [...kept, { secret: deps.seal(signingSecret), createdAt: at, expiresAt: null }].slice(-MAX_SIGNING_SECRETS);
+  return {
+    state: { ...state, signing: { ...state.signing, secrets }, version: state.version + 1, updatedAt: at },
+    signingSecret,
+  };
+}
+
+export interface OrgSettingsState {
+  defaultInboundChannelId: string | null;
+  alertChannelId: string | null;
+}
+
+/**
+ * Why a channel cannot be deleted now, or null: while relationships use it (`usedBy` holds some of
+ * their ids, `usedByCount` how many) or the organisation's settings name it.
+ */
+export function deleteConflict(channelId: string, settings: OrgSettingsState, usedBy: string[], usedByCount: number): string | null {
+  const reasons: string[] = [];
+  if (usedByCount > 0) {
+    const shown = usedBy.slice(0, 5).join(', ') + (usedByCount > usedBy.length || usedBy.length > 5 ? ', …' : '');
+    reasons.push(
+      `${usedByCount} relationship${usedByCount === 1 ? ' uses' : 's use'} it (${shown}); assign them another channel first (PATCH /v1/relationships/{id})`,
+    );
+  }
+  if (settings.defaultInboundChannelId === channelId) {
+    reasons.push('it is the default inbound channel; change or clear it first (PUT /v1/settings/default-inbound-channel)');
+  }
+  if (settings.alertChannelId === channelId) {
+    reasons.push('it is the alert channel; change or clear it first (PUT /v1/settings/alert-channel)');
+  }
+  return reasons.length > 0 ? `Channel ${channelId} cannot be deleted: ${reasons.join('; ')}.` : null;
 }
 
 /** A channel as the API shows it: effective values, never a credential. */
@@ -170,6 +318,17 @@ function authView(auth: ChannelAuthState) {
     default:
       return assertNever(auth);
   }
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function canonical(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
 }
 
 function assertNever(x: never): never {

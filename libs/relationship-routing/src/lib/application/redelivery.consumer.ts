@@ -5,7 +5,8 @@ import { Topics } from '@waybill/contracts';
 import { claimEvents, MessageTransport, subscribeEvents, Subscription } from '@waybill/messaging';
 import { LOGGER, TRANSPORT } from '@waybill/platform';
 import { ROUTING_DB } from '../adapters/db/routing.migrations';
-import { RoutingService, SCHEMA } from './routing.service';
+import { RoutingService } from './routing.service';
+import { SCHEMA } from './relationships.service';
 
 const GROUP = 'waybill.routing.redelivery';
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { XMLValidator } from 'fast-xml-parser';
 
 export type Format = 'JSON' | 'XML' | 'X12';
 
@@ -6,7 +7,8 @@ export type PayloadCheck = { ok: true; text: string; bytes: number } | { ok: fal
 
 /**
  * A payload as routing stores it: JSON channels take any JSON value (kept as its JSON text); XML
- * and X12 channels take the document as a string.
+ * and X12 channels take the document as a string (leading white space dropped: nothing may come
+ * before an XML declaration or an ISA segment). Cheap checks only; {@link checkDocument} parses.
  */
 export function checkPayload(payload: unknown, format: Format, maxBytes: number): PayloadCheck {
   let text: string;
@@ -14,13 +16,25 @@ export function checkPayload(payload: unknown, format: Format, maxBytes: number)
     text = JSON.stringify(payload);
   } else {
     if (typeof payload !== 'string') return { ok: false, status: 400, message: `a ${format} channel takes the document as a string` };
-    text = payload;
-    if (format === 'X12' && !/^\s*ISA/.test(text)) return { ok: false, status: 400, message: 'an X12 document starts with an ISA segment' };
-    if (format === 'XML' && !/^\s*</.test(text)) return { ok: false, status: 400, message: 'not an XML document' };
+    text = payload.trimStart();
+    if (format === 'X12' && !text.startsWith('ISA')) return { ok: false, status: 400, message: 'an X12 document starts with an ISA segment' };
+    if (format === 'XML' && !text.startsWith('<')) return { ok: false, status: 400, message: 'not an XML document' };
   }
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > maxBytes) return { ok: false, status: 413, message: `the payload is ${bytes} bytes; the limit is ${maxBytes}` };
   return { ok: true, text, bytes };
+}
+
+/**
+ * The document's own rules, once it is within the size limit: an XML document must be well-formed
+ * (what a partner's parser will need). Returns why it is refused, or null.
+ */
+export function checkDocument(text: string, format: Format): string | null {
+  if (format !== 'XML') return null;
+  const result = XMLValidator.validate(text, { allowBooleanAttributes: false });
+  if (result === true) return null;
+  const { msg, line, col } = result.err;
+  return `not well-formed XML: ${msg} (line ${line}${col ? `, column ${col}` : ''})`;
 }
 
 /** A fingerprint of a request body as a JSON value: key order does not matter, values do. */

@@ -3,12 +3,24 @@ import { z } from 'zod';
 const Id = z.string().trim().min(1).max(200);
 
 export const CreateRelationshipInput = z
-  .object({ senderId: Id, receiverId: Id, transactionType: Id, channelId: z.string().min(1).max(200).nullish() })
+  .object({
+    senderId: Id,
+    receiverId: Id,
+    transactionType: Id,
+    channelId: z.string().min(1).max(200).nullish().describe('Omitted: the organisation’s default inbound channel, as it is now.'),
+  })
   .strict();
 export type CreateRelationshipInput = z.infer<typeof CreateRelationshipInput>;
 
+/** `PATCH /v1/relationships/{id}`: assigns or overrides the channel; null unassigns. */
+export const UpdateRelationshipInput = z.object({ channelId: z.string().min(1).max(200).nullable() }).strict();
+export type UpdateRelationshipInput = z.infer<typeof UpdateRelationshipInput>;
+
 const TransactionFields = {
-  payload: z.unknown().refine((v) => v !== undefined, 'is required'),
+  payload: z
+    .unknown()
+    .refine((v) => v !== undefined, 'is required')
+    .describe('Any JSON value for a JSON channel; the document as a string for an XML or X12 channel. At most 1 MiB.'),
   businessNumber: z.string().max(200).nullish(),
   stream: z.enum(['LIVE', 'TEST']).default('LIVE'),
 };
@@ -20,5 +32,32 @@ export const SendTransactionInput = z.union([
 ]);
 export type SendTransactionInput = z.infer<typeof SendTransactionInput>;
 
+export const IdempotencyKey = z.string().min(1).max(255);
+
+/** Most transactions in one batch. */
+export const MAX_BATCH_ITEMS = 500;
+
+/** `POST /v1/transactions/batch`: the envelope is checked whole, each item on its own. */
+export const SendBatchInput = z
+  .object({ transactions: z.array(z.unknown()).min(1).max(MAX_BATCH_ITEMS) })
+  .strict();
+
+/** How a batch item looks (for the docs): a transaction and its optional `idempotencyKey`. */
+export const BatchItemInput = z.union([
+  SendTransactionInput.options[0].extend({ idempotencyKey: IdempotencyKey.optional() }),
+  SendTransactionInput.options[1].extend({ idempotencyKey: IdempotencyKey.optional() }),
+]);
+export const SendBatchDoc = z.object({ transactions: z.array(BatchItemInput).min(1).max(MAX_BATCH_ITEMS) }).strict();
+
 /** Largest payload accepted, in bytes (as stored: JSON text, or the document's UTF-8). */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+/**
+ * Reads a transaction body: by relationship id when it names one, by (sender, receiver, type)
+ * otherwise, so that a refusal names the fields of the form the caller meant (a bare union would
+ * only say "invalid input").
+ */
+export function sendTransactionSchema(body: unknown): z.ZodType<SendTransactionInput> {
+  const byId = body !== null && typeof body === 'object' && !Array.isArray(body) && 'relationshipId' in body;
+  return byId ? SendTransactionInput.options[0] : SendTransactionInput.options[1];
+}

@@ -52,4 +52,31 @@ export class CreateRegistry1732370100000 implements MigrationInterface {
   }
 }
 
-export const REGISTRY_MIGRATIONS = [CreateMessagingTables1732370000001, CreateRegistry1732370100000];
+/**
+ * The settings name channels by foreign key (a channel that is a default cannot be deleted, even by
+ * a bug), keys are listed newest first among the ones that work, and the relationship replica is
+ * read by organisation and channel.
+ */
+export class RegistryConstraints1732370100001 implements MigrationInterface {
+  name = 'RegistryConstraints1732370100001';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`ALTER TABLE settings ADD CONSTRAINT settings_default_inbound_channel_fk
+      FOREIGN KEY (default_inbound_channel_id) REFERENCES channels (id)`);
+    await q.query(`ALTER TABLE settings ADD CONSTRAINT settings_alert_channel_fk
+      FOREIGN KEY (alert_channel_id) REFERENCES channels (id)`);
+    await q.query('CREATE INDEX api_keys_org_live ON api_keys (org_id, created_at DESC, id DESC) WHERE revoked_at IS NULL');
+    await q.query('DROP INDEX relationship_usage_channel');
+    await q.query('CREATE INDEX relationship_usage_channel ON relationship_usage (org_id, channel_id, relationship_id)');
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP INDEX relationship_usage_channel');
+    await q.query('CREATE INDEX relationship_usage_channel ON relationship_usage (channel_id)');
+    await q.query('DROP INDEX api_keys_org_live');
+    await q.query('ALTER TABLE settings DROP CONSTRAINT settings_alert_channel_fk');
+    await q.query('ALTER TABLE settings DROP CONSTRAINT settings_default_inbound_channel_fk');
+  }
+}
+
+export const REGISTRY_MIGRATIONS = [CreateMessagingTables1732370000001, CreateRegistry1732370100000, RegistryConstraints1732370100001];

@@ -1,10 +1,12 @@
 import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
-import { AdminKeyGuard, validate } from '@waybill/platform';
+import { AdminKeyGuard, ApiDoc, ApiTag, validate } from '@waybill/platform';
 import { RegistryService } from '../../application/registry.service';
+import { OrganizationCreated } from './registry.schemas';
 
-const CreateOrganization = z.object({ name: z.string().trim().min(1).max(200) }).strict();
+export const CreateOrganization = z.object({ name: z.string().trim().min(1).max(200) }).strict();
 
+@ApiTag('Organisations and keys', 'Organisations (with the deployment’s admin key) and their API keys.')
 @Controller('v1/organizations')
 @UseGuards(AdminKeyGuard)
 export class OrganizationsController {
@@ -12,6 +14,12 @@ export class OrganizationsController {
 
   @Post()
   @HttpCode(201)
+  @ApiDoc({
+    summary: 'Create an organisation',
+    description: 'Takes the deployment’s admin key (`WAYBILL_ADMIN_KEY`); without one configured, this answers 404.',
+    body: CreateOrganization,
+    responses: { 201: { description: 'The organisation and its first API key, shown once.', schema: OrganizationCreated } },
+  })
   create(@Body() body: unknown) {
     return this.registry.createOrganization(validate(CreateOrganization, body).name);
   }

@@ -1,0 +1,186 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { Logger } from 'pino';
+import { ChannelState, Topics } from '@waybill/contracts';
+import { eventMessage, MessageTransport, Outbox, tombstone } from '@waybill/messaging';
+import { SecretBox } from '@waybill/security';
+import { CONFIG, decodeCursor, LOGGER, newId, Page, ProblemError, Problems, toPage, TRANSPORT, WaybillConfig } from '@waybill/platform';
+import { REGISTRY_DB } from '../adapters/db/tokens';
+import {
+  ChannelDeps, channelView, ChannelView, changesSomething, checkChange, checkCreate, createChannel, currentSigningSecret,
+  deleteConflict, rotateSigningSecret, updateChannel,
+} from '../domain/channel.rules';
+import type { CreateChannelInput, UpdateChannelInput } from '../domain/channel.input';
+import { commitAndPublish, commitWithEvents } from '@waybill/messaging';
+import { Destinations } from './destinations';
+import { RelationshipUsage } from './relationship-usage';
+import { SCHEMA } from './registry.service';
+import { readSettings } from './settings.service';
+
+/** Random bytes of a new signing secret (API.md: 24–64). */
+const SIGNING_SECRET_BYTES = 32;
+
+/** Channels: create, read, change, delete, and their signing secrets. */
+@Injectable()
+export class ChannelsService {
+  private readonly outbox: Outbox;
+  private readonly deps: ChannelDeps;
+  private readonly production: boolean;
+
+  constructor(
+    @Inject(REGISTRY_DB) private readonly db: DataSource,
+    @Inject(TRANSPORT) transport: MessageTransport,
+    @Inject(CONFIG) config: WaybillConfig,
+    @Inject(LOGGER) private readonly log: Logger,
+    private readonly secrets: SecretBox,
+    private readonly destinations: Destinations,
+    private readonly usage: RelationshipUsage,
+  ) {
+    this.outbox = transport.outbox(SCHEMA);
+    this.production = config.env === 'production';
+    this.deps = {
+      seal: (s) => this.secrets.encrypt(s),
+      newSigningSecret: () => `whsec_${randomBytes(SIGNING_SECRET_BYTES).toString('base64')}`,
+    };
+  }
+
+  async create(orgId: string, input: CreateChannelInput): Promise<ChannelView> {
+    const problems = checkCreate(input, this.production);
+    if (problems.length === 0) {
+      problems.push(
+        ...(await this.destinations.check([
+          { path: 'body.url', url: input.type === 'HTTP' ? input.url : null },
+          { path: 'body.auth.tokenUrl', url: input.auth.type === 'OAUTH2_CLIENT_CREDENTIALS' ? input.auth.tokenUrl : null },
+        ])),
+      );
+    }
+    if (problems.length > 0) throw Problems.invalid(problems);
+    const now = new Date();
+    const { state, signingSecret } = createChannel(input, { id: newId('ch'), orgId, now }, this.deps);
+    await commitWithEvents(this.db, this.outbox, async (em, emit) => {
+      await em.query('INSERT INTO channels (id, org_id, version, state, created_at) VALUES ($1, $2, $3, $4, $5)', [
+        state.id, orgId, state.version, state, now,
+      ]);
+      emit(eventMessage('channel.upserted.v1', { orgId, key: state.id, data: state }, now));
+    });
+    this.log.info({ orgId, channelId: state.id }, 'channel created');
+    return channelView(state, signingSecret);
+  }
+
+  async get(orgId: string, id: string): Promise<ChannelView> {
+    return channelView(await this.load(this.db.manager, orgId, id));
+  }
+
+  async list(orgId: string, limit: number, cursor?: string): Promise<Page<ChannelView>> {
+    const after = decodeCursor(cursor);
+    const rows: { state: ChannelState; created_at: Date; id: string }[] = await this.db.query(
+      `SELECT id, state, created_at FROM channels
+        WHERE org_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::text))
+        ORDER BY created_at DESC, id DESC LIMIT $4`,
+      [orgId, after?.at ?? null, after?.id ?? null, limit + 1],
+    );
+    return toPage(rows, limit, (r) => ({ at: r.created_at.toISOString(), id: r.id }), (r) => channelView(r.state));
+  }
+
+  /**
+   * Applies a change and publishes the channel's new state: every attempt the dispatcher makes
+   * after it reads the state uses it (retries of earlier transactions included).
+   */
+  async update(orgId: string, id: string, change: UpdateChannelInput): Promise<ChannelView> {
+    const current = await this.load(this.db.manager, orgId, id);
+    const problems = checkChange(current, change, this.production);
+    if (problems.length === 0) {
+      problems.push(
+        ...(await this.destinations.check([
+          { path: 'body.url', url: change.url },
+          { path: 'body.auth.tokenUrl', url: change.auth?.type === 'OAUTH2_CLIENT_CREDENTIALS' ? change.auth.tokenUrl : null },
+        ])),
+      );
+    }
+    if (problems.length > 0) throw Problems.invalid(problems);
+    const now = new Date();
+    const result = await commitAndPublish(this.db, this.outbox, async (em, emit) => {
+      const state = await this.load(em, orgId, id, true);
+      // Checked again under the lock: another change may have landed since the first look.
+      const late = checkChange(state, change, this.production);
+      if (late.length > 0) throw Problems.invalid(late);
+      const next = updateChannel(state, change, now, this.deps);
+      if (!changesSomething(state, next.state)) return { value: { state, signingSecret: null } };
+      await this.save(em, next.state);
+      emit(eventMessage('channel.upserted.v1', { orgId, key: id, data: next.state }, now));
+      return { value: next };
+    });
+    return channelView(result.state, result.signingSecret);
+  }
+
+  /**
+   * Deletes a channel that nothing uses: no relationship (read from routing's
+   * `waybill.relationships`, caught up first), and neither default nor alert channel. Leaves a
+   * tombstone on `waybill.channels`, so that every replica forgets it.
+   */
+  async delete(orgId: string, id: string): Promise<void> {
+    await this.load(this.db.manager, orgId, id); // 404 before anything else
+    await this.usage.catchUp();
+    await commitWithEvents(this.db, this.outbox, async (em, emit) => {
+      // Settings first, then the channel: the order settings changes take too, so they never deadlock.
+      const settings = await readSettings(em, orgId, true);
+      await this.load(em, orgId, id, true);
+      const users = await this.usage.usersOf(em, orgId, id);
+      const conflict = deleteConflict(id, settings, users.ids, users.count);
+      if (conflict) throw Problems.conflict('CHANNEL_IN_USE', conflict);
+      await em.query('DELETE FROM channels WHERE id = $1 AND org_id = $2', [id, orgId]);
+      emit(tombstone(Topics.channels, id));
+    });
+    this.log.info({ orgId, channelId: id }, 'channel deleted');
+  }
+
+  /** The current signing secret in clear, for the partner that verifies signatures. */
+  async signingSecret(orgId: string, id: string): Promise<{ secret: string; createdAt: string }> {
+    const state = await this.load(this.db.manager, orgId, id);
+    const current = this.requireSigning(state);
+    return { secret: this.secrets.decrypt(current.secret), createdAt: current.createdAt };
+  }
+
+  /** Issues a new signing secret; the ones it replaces keep signing for 24 h. */
+  async rotateSigningSecret(orgId: string, id: string): Promise<{ secret: string; createdAt: string; previousSecretExpiresAt: string | null }> {
+    const now = new Date();
+    return commitWithEvents(this.db, this.outbox, async (em, emit) => {
+      const state = await this.load(em, orgId, id, true);
+      this.requireSigning(state);
+      const { state: next, signingSecret } = rotateSigningSecret(state, now, this.deps);
+      await this.save(em, next);
+      emit(eventMessage('channel.upserted.v1', { orgId, key: id, data: next }, now));
+      const previous = next.signing.secrets.at(-2)?.expiresAt ?? null;
+      this.log.info({ orgId, channelId: id }, 'signing secret rotated');
+      return { secret: signingSecret, createdAt: now.toISOString(), previousSecretExpiresAt: previous };
+    });
+  }
+
+  private requireSigning(state: ChannelState): ChannelState['signing']['secrets'][number] {
+    const sealed = state.signing.enabled ? currentSigningSecret(state) : null;
+    const current = state.signing.secrets.find((s) => s.secret === sealed);
+    if (!current) {
+      throw new ProblemError(
+        409,
+        'SIGNING_NOT_ENABLED',
+        'Conflict',
+        `Channel ${state.id} does not sign its deliveries; turn signing on first (PATCH { "signing": { "enabled": true } }).`,
+      );
+    }
+    return current;
+  }
+
+  private async load(em: EntityManager, orgId: string, id: string, forUpdate = false): Promise<ChannelState> {
+    const rows: { state: ChannelState }[] = await em.query(
+      `SELECT state FROM channels WHERE id = $1 AND org_id = $2${forUpdate ? ' FOR UPDATE' : ''}`,
+      [id, orgId],
+    );
+    if (rows.length === 0) throw Problems.notFound('Channel', id);
+    return rows[0].state;
+  }
+
+  private async save(em: EntityManager, state: ChannelState): Promise<void> {
+    await em.query('UPDATE channels SET version = $2, state = $3 WHERE id = $1', [state.id, state.version, state]);
+  }
+}
