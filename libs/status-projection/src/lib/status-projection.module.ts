@@ -1,13 +1,33 @@
 import { Module } from '@nestjs/common';
 import { serviceDatabase } from '@waybill/platform';
 import { STATUS_DB, STATUS_MIGRATIONS } from './adapters/db/status.migrations';
-import { ProjectionService, SCHEMA } from './application/projection.service';
+import { STATUS_SCHEMA } from './adapters/db/read-model.ddl';
+import { TransactionsController } from './adapters/http/transactions.controller';
+import { AlertsController } from './adapters/http/alerts.controller';
+import { ProjectionAdminController } from './adapters/http/projection-admin.controller';
+import { ProjectionService } from './application/projection.service';
 import { TransactionsQuery } from './application/transactions.query';
-import { TransactionsReadController } from './adapters/http/transactions-read.controller';
+import { TransactionCommands } from './application/transaction-commands.service';
+import { RedeliverySweeps } from './application/redelivery-sweep.service';
+import { AlertsService } from './application/alerts.service';
+import { ProjectionRebuild } from './application/projection-rebuild.service';
+import { StatusMetrics } from './application/status.metrics';
 
-/** The status projection: transaction status folded from delivery events, and its reads. */
+/**
+ * The status service: transaction status folded from delivery events, its reads, the commands on
+ * it (accept, redeliver, the sweep), alerts, the read model's rebuild, and their metrics.
+ */
 @Module({
-  controllers: [TransactionsReadController],
-  providers: [serviceDatabase(STATUS_DB, { schema: SCHEMA, migrations: STATUS_MIGRATIONS }), ProjectionService, TransactionsQuery],
+  controllers: [TransactionsController, AlertsController, ProjectionAdminController],
+  providers: [
+    serviceDatabase(STATUS_DB, { schema: STATUS_SCHEMA, migrations: STATUS_MIGRATIONS }),
+    StatusMetrics,
+    ProjectionService,
+    AlertsService,
+    TransactionsQuery,
+    TransactionCommands,
+    RedeliverySweeps,
+    ProjectionRebuild,
+  ],
 })
 export class StatusProjectionModule {}

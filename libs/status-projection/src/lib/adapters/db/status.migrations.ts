@@ -1,5 +1,6 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 import { CreateMessagingTables1732370000001 } from '@waybill/messaging';
+import { readModelDdl, STATUS_SCHEMA } from './read-model.ddl';
 
 export class CreateStatus1732370400000 implements MigrationInterface {
   name = 'CreateStatus1732370400000';
@@ -44,5 +45,55 @@ export class CreateStatus1732370400000 implements MigrationInterface {
   }
 }
 
-export const STATUS_MIGRATIONS = [CreateMessagingTables1732370000001, CreateStatus1732370400000];
+/**
+ * The read model as it is now (order-free facts, every event kept, list indexes), alerts, and the
+ * redelivery sweeps. The first read model is dropped rather than converted: it kept no events, so
+ * it cannot be converted; the projection reads the log again from the start under a new consumer
+ * group (`PROJECTION_GROUP`), which is how a read model changes shape.
+ */
+export class StatusReadModel1732370400100 implements MigrationInterface {
+  name = 'StatusReadModel1732370400100';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query('DROP TABLE IF EXISTS delivery_attempts');
+    await q.query('DROP TABLE IF EXISTS transactions');
+    for (const statement of readModelDdl(STATUS_SCHEMA)) await q.query(statement);
+    await q.query(`
+      CREATE TABLE alerts (
+        id uuid PRIMARY KEY,
+        org_id text COLLATE "C" NOT NULL,
+        channel_id text COLLATE "C" NOT NULL,
+        type text COLLATE "C" NOT NULL,
+        at timestamptz NOT NULL,
+        data jsonb NOT NULL
+      )`);
+    await q.query('CREATE INDEX alerts_by_org ON alerts (org_id, at DESC, id DESC)');
+    await q.query('CREATE INDEX alerts_by_channel ON alerts (org_id, channel_id, at DESC, id DESC)');
+    await q.query(`
+      CREATE TABLE redelivery_sweeps (
+        id text PRIMARY KEY,
+        org_id text NOT NULL,
+        filter jsonb NOT NULL,
+        count int NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        finished_at timestamptz
+      )`);
+    await q.query(`
+      CREATE TABLE redelivery_sweep_items (
+        sweep_id text NOT NULL,
+        transaction_id text NOT NULL,
+        org_id text NOT NULL,
+        status text NOT NULL,
+        PRIMARY KEY (sweep_id, transaction_id)
+      )`);
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    for (const table of ['redelivery_sweep_items', 'redelivery_sweeps', 'alerts', 'transaction_events', 'delivery_attempts', 'transactions']) {
+      await q.query(`DROP TABLE IF EXISTS ${table}`);
+    }
+  }
+}
+
+export const STATUS_MIGRATIONS = [CreateMessagingTables1732370000001, CreateStatus1732370400000, StatusReadModel1732370400100];
 export const STATUS_DB = Symbol('status.db');

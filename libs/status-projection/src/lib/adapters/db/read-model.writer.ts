@@ -1,0 +1,174 @@
+import type { EntityManager } from 'typeorm';
+import { attemptOf, evolve, initialView, TransactionEvent, TransactionFacts, TransactionView, viewOf } from '@waybill/delivery';
+import { quoteIdent } from '@waybill/persistence';
+
+/** One transaction's row before and after a batch (before is null for a new row). */
+export interface RowChange {
+  before: TransactionView | null;
+  after: TransactionView;
+}
+
+/** What a batch changed: the events applied (those read for the first time), and the rows. */
+export interface AppliedBatch {
+  events: TransactionEvent[];
+  changes: RowChange[];
+}
+
+/** Thrown when another reader created a row this batch meant to create: the batch is retried. */
+export class ConcurrentProjectionError extends Error {}
+
+interface StateRow {
+  id: string;
+  org_id: string;
+  facts: TransactionFacts;
+}
+
+/**
+ * Applies a batch of transaction events to the read model in `schema`, inside the caller's
+ * database transaction:
+ *
+ * 1. stores every event in `transaction_events`; its primary key makes it the dedupe record, so an
+ *    event already stored (read twice) is not applied again — in the same transaction as the rows;
+ * 2. locks the rows of the transactions concerned, in id order, folds the new events into their
+ *    facts with the pure `evolve`, and writes each row back once;
+ * 3. stores the attempts, and adds the batch's changes to the counts by status (in `shard`: the
+ *    partition the batch was read from).
+ *
+ * The fold is order-free, so it does not matter in which order batches of different partitions,
+ * or a live reader and a rebuild, apply a transaction's events.
+ */
+export async function applyTransactionEvents(
+  em: EntityManager,
+  schema: string,
+  incoming: readonly TransactionEvent[],
+  shard = 0,
+): Promise<AppliedBatch> {
+  const s = quoteIdent(schema);
+  const unique = firstOfEach(incoming);
+  if (unique.length === 0) return { events: [], changes: [] };
+  // Inserted in key order, so that two readers of overlapping batches (a rebalance) lock alike.
+  const sorted = [...unique].sort((a, b) => compare(a.key, b.key) || compare(a.eventId, b.eventId));
+  const stored: { event_id: string }[] = await em.query(
+    `INSERT INTO ${s}.transaction_events (transaction_id, event_id, type, occurred_at, data)
+     SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], $5::jsonb[])
+     ON CONFLICT DO NOTHING RETURNING event_id::text`,
+    [
+      sorted.map((e) => e.key),
+      sorted.map((e) => e.eventId),
+      sorted.map((e) => e.type),
+      sorted.map((e) => e.occurredAt),
+      sorted.map((e) => JSON.stringify(e.data)),
+    ],
+  );
+  const fresh = new Set(stored.map((r) => r.event_id));
+  const events = unique.filter((e) => fresh.has(e.eventId.toLowerCase()));
+  if (events.length === 0) return { events: [], changes: [] };
+
+  const ids = [...new Set(events.map((e) => e.key))].sort(compare);
+  const rows: StateRow[] = await em.query(`SELECT id, org_id, facts FROM ${s}.transactions WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [ids]);
+  const before = new Map(rows.map((r) => [r.id, viewOf(r.id, r.org_id, r.facts)]));
+  const after = new Map<string, TransactionView>();
+  for (const e of events) {
+    const view = after.get(e.key) ?? before.get(e.key) ?? initialView(e.key, e.orgId, e.occurredAt);
+    after.set(e.key, evolve(view, e));
+  }
+
+  const created = [...after.values()].filter((v) => !before.has(v.id));
+  const updated = [...after.values()].filter((v) => before.has(v.id));
+  if (created.length > 0) {
+    const inserted: { id: string }[] = await em.query(
+      `INSERT INTO ${s}.transactions SELECT * FROM jsonb_populate_recordset(null::${s}.transactions, $1::jsonb)
+       ON CONFLICT (id) DO NOTHING RETURNING id`,
+      [JSON.stringify(created.map(toRow))],
+    );
+    // Another reader created one of these rows since our SELECT (two instances briefly reading
+    // one partition): writing ours would lose its events. Roll back; the retry will update it.
+    if (inserted.length !== created.length) throw new ConcurrentProjectionError(`${created.length - inserted.length} rows created concurrently`);
+  }
+  if (updated.length > 0) {
+    await em.query(
+      `UPDATE ${s}.transactions t SET
+         relationship_id = v.relationship_id, channel_id = v.channel_id, sender_id = v.sender_id, receiver_id = v.receiver_id,
+         transaction_type = v.transaction_type, business_number = v.business_number, stream = v.stream, created_at = v.created_at,
+         status = v.status, delivery_id = v.delivery_id, generation = v.generation, next_attempt_at = v.next_attempt_at,
+         accepted_by = v.accepted_by, updated_at = v.updated_at, facts = v.facts
+       FROM jsonb_populate_recordset(null::${s}.transactions, $1::jsonb) v WHERE t.id = v.id`,
+      [JSON.stringify(updated.map(toRow))],
+    );
+  }
+
+  const attempts = events.flatMap((e) => (e.type === 'delivery.attempted.v1' ? [{ transactionId: e.key, ...attemptOf(e) }] : []));
+  if (attempts.length > 0) {
+    await em.query(
+      `INSERT INTO ${s}.delivery_attempts
+         (transaction_id, event_id, delivery_id, attempt, at, status_code, outcome, duration_ms, error, response_excerpt)
+       SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::int[], $5::timestamptz[], $6::int[], $7::text[], $8::int[], $9::text[], $10::text[])
+       ON CONFLICT DO NOTHING`,
+      [
+        attempts.map((a) => a.transactionId),
+        attempts.map((a) => a.eventId),
+        attempts.map((a) => a.deliveryId),
+        attempts.map((a) => a.attempt),
+        attempts.map((a) => a.at),
+        attempts.map((a) => a.statusCode),
+        attempts.map((a) => a.outcome),
+        attempts.map((a) => a.durationMs),
+        attempts.map((a) => a.error),
+        attempts.map((a) => a.responseExcerpt),
+      ],
+    );
+  }
+  const changes = [...after.values()].map((v) => ({ before: before.get(v.id) ?? null, after: v }));
+  const deltas = new Map<string, number>();
+  for (const { before: b, after: a } of changes) {
+    if (b?.status === a.status) continue;
+    if (b) deltas.set(b.status, (deltas.get(b.status) ?? 0) - 1);
+    deltas.set(a.status, (deltas.get(a.status) ?? 0) + 1);
+  }
+  const counted = [...deltas].filter(([, n]) => n !== 0).sort(([a], [b]) => compare(a, b)); // one lock order
+  if (counted.length > 0) {
+    await em.query(
+      `INSERT INTO ${s}.transaction_counts (status, shard, n) SELECT status, $2, n FROM unnest($1::text[], $3::bigint[]) AS d(status, n)
+       ON CONFLICT (status, shard) DO UPDATE SET n = ${s}.transaction_counts.n + EXCLUDED.n`,
+      [counted.map(([status]) => status), shard, counted.map(([, n]) => n)],
+    );
+  }
+  return { events, changes };
+}
+
+/** The first copy of each event id, in the order read (a batch may hold one event twice). */
+function firstOfEach(events: readonly TransactionEvent[]): TransactionEvent[] {
+  const seen = new Set<string>();
+  return events.filter((e) => {
+    const id = e.eventId.toLowerCase();
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function toRow(v: TransactionView) {
+  return {
+    id: v.id,
+    org_id: v.orgId,
+    relationship_id: v.relationshipId,
+    channel_id: v.channelId,
+    sender_id: v.senderId,
+    receiver_id: v.receiverId,
+    transaction_type: v.transactionType,
+    business_number: v.businessNumber,
+    stream: v.stream,
+    created_at: v.createdAt,
+    status: v.status,
+    delivery_id: v.deliveryId,
+    generation: v.generation,
+    next_attempt_at: v.nextAttemptAt,
+    accepted_by: v.acceptedBy,
+    updated_at: v.updatedAt,
+    facts: v.facts,
+  };
+}

@@ -1,0 +1,33 @@
+import { Controller, Get, Query, UseGuards } from '@nestjs/common';
+import { z } from 'zod';
+import { ApiDoc, ApiKeyGuard, ApiTag, ListQuery, OrgId, pageSchema, validate } from '@waybill/platform';
+import { ALERT_TYPES, AlertsService } from '../../application/alerts.service';
+
+const ListAlerts = ListQuery.extend({
+  channelId: z.string().min(1).max(200).optional(),
+  type: z.enum(ALERT_TYPES).optional(),
+}).strict();
+
+const Alert = z
+  .object({ id: z.string(), type: z.enum(ALERT_TYPES), channelId: z.string(), at: z.string() })
+  .catchall(z.unknown())
+  .describe('`channel.circuit-opened` adds `reason`; `delivery.exhausted` adds `transactionId`, `deliveryId`, `attempts`, `lastError`.');
+
+@ApiTag('Alerts')
+@Controller('v1/alerts')
+@UseGuards(ApiKeyGuard)
+export class AlertsController {
+  constructor(private readonly alerts: AlertsService) {}
+
+  @ApiDoc({
+    summary: 'List alerts',
+    description: 'Circuits opened and closed, deliveries exhausted: newest first.',
+    query: ListAlerts,
+    responses: { 200: { description: 'A page of alerts.', schema: pageSchema(Alert) } },
+  })
+  @Get()
+  list(@OrgId() orgId: string, @Query() query: unknown) {
+    const q = validate(ListAlerts, query, 'query');
+    return this.alerts.list(orgId, q);
+  }
+}

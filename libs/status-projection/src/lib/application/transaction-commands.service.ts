@@ -1,0 +1,80 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import { CommandRejection, decideAccept, decideRedelivery } from '@waybill/delivery';
+import { commitWithEvents, MessageTransport, Outbox, OutgoingMessage } from '@waybill/messaging';
+import { ProblemError, Problems, TRANSPORT } from '@waybill/platform';
+import { STATUS_DB } from '../adapters/db/status.migrations';
+import { STATUS_SCHEMA } from '../adapters/db/read-model.ddl';
+import { acceptMessage, redeliveryMessage } from './command-events';
+import { ProjectionService } from './projection.service';
+import { TransactionsQuery } from './transactions.query';
+
+/** How long an accept waits for the projection to show it before answering 503 (ms). */
+export const ACCEPT_VISIBLE_TIMEOUT_MS = 5_000;
+/** How long a redelivery waits for the projection to show it PENDING; it answers 202 either way (ms). */
+const REDELIVER_VISIBLE_TIMEOUT_MS = 3_000;
+
+/**
+ * What the API may ask of a transaction. The status service never writes its read model here:
+ * a command publishes an event through the status schema's outbox, and the projection applies it
+ * like any other; the call answers once the read model shows it.
+ */
+@Injectable()
+export class TransactionCommands {
+  private readonly outbox: Outbox;
+
+  constructor(
+    @Inject(STATUS_DB) private readonly db: DataSource,
+    @Inject(TRANSPORT) transport: MessageTransport,
+    private readonly projection: ProjectionService,
+    private readonly query: TransactionsQuery,
+  ) {
+    this.outbox = transport.outbox(STATUS_SCHEMA);
+  }
+
+  /**
+   * DISPATCHED → ACCEPTED. Answers the transaction once a read shows it ACCEPTED; 409 from any other
+   * status; 503 with Retry-After when the projection has not shown it within 5 s (the accept is
+   * recorded, and repeating it is safe: it publishes the same event, and an accepted transaction
+   * accepts again).
+   */
+  async accept(orgId: string, id: string) {
+    const view = await this.query.view(orgId, id);
+    const decision = decideAccept(view);
+    if (!decision.ok) throw conflict(decision.rejection);
+    if (decision.event) {
+      const deadline = Date.now() + ACCEPT_VISIBLE_TIMEOUT_MS;
+      await this.publish(acceptMessage(view, decision.event, new Date()));
+      const caughtUp = await this.projection.catchUp(Math.max(0, deadline - Date.now()));
+      const now = await this.query.view(orgId, id);
+      if (now.status !== 'ACCEPTED') {
+        if (!caughtUp || (now.status === 'DISPATCHED' && now.deliveryId === view.deliveryId)) {
+          throw Problems.unavailable('The accept is recorded but not visible yet; repeat the call to see it.', 1);
+        }
+        // Redelivered meanwhile: the accept spoke of a delivery that is no longer the current one.
+        throw conflict({ code: 'TRANSACTION_NOT_DISPATCHED', detail: `Transaction ${id} is ${now.status}; it was not accepted.` });
+      }
+    }
+    return this.query.get(orgId, id);
+  }
+
+  /** A new delivery of a transaction not in flight (409 while one is); 202 with the transaction. */
+  async redeliver(orgId: string, id: string) {
+    const view = await this.query.view(orgId, id);
+    const decision = decideRedelivery(view, new Date());
+    if (!decision.ok) throw conflict(decision.rejection);
+    if (decision.event) {
+      await this.publish(redeliveryMessage(view, decision.event, new Date()));
+      await this.projection.catchUp(REDELIVER_VISIBLE_TIMEOUT_MS);
+    }
+    return this.query.get(orgId, id);
+  }
+
+  private async publish(message: OutgoingMessage): Promise<void> {
+    await commitWithEvents(this.db, this.outbox, async (_em, emit) => emit(message));
+  }
+}
+
+export function conflict(rejection: CommandRejection): ProblemError {
+  return Problems.conflict(rejection.code, rejection.detail);
+}
