@@ -1,3 +1,4 @@
 export * from './outcome';
 export * from './transaction-status';
 export * from './retry-policy';
+export * from './admission';

@@ -84,6 +84,18 @@ describe('classify: what a partner answer means for the transaction', () => {
   );
 });
 
+describe('classify: requests that could not be sent', () => {
+  it("a partner token endpoint that gives no token is retryable (the partner's side failed)", () => {
+    expect(classify({ kind: 'token-error' })).toBe('RETRYABLE');
+    expect(countsAsBreakerFailure({ kind: 'token-error' })).toBe(true);
+  });
+
+  it('a destination refused by the SSRF guard at connect time fails the transaction (the same address would be reached again) and does not trip the breaker', () => {
+    expect(classify({ kind: 'refused' })).toBe('FAILED');
+    expect(countsAsBreakerFailure({ kind: 'refused' })).toBe(false);
+  });
+});
+
 describe('countsAsBreakerFailure: what trips a channel circuit', () => {
   it('of all status codes 100–599, exactly the 5xx count against the breaker', () => {
     expect(everyStatus.filter((s) => countsAsBreakerFailure(answered(s)))).toEqual(everyStatus.filter((s) => s >= 500));

@@ -13,28 +13,48 @@ export interface RetryContext {
   random: number;
 }
 
-/** The longest a delivery may wait under a fixed policy while its channel's circuit is open (ms). */
+/** The least time a fixed policy gives a delivery after its first attempt (ms): 1 h. */
 export const MIN_FIXED_WAIT_MS = 3_600_000;
+
+/**
+ * When a delivery's time under `policy` runs out: for `fixed`, `maxRetries × delayMs` after the
+ * first attempt, at least {@link MIN_FIXED_WAIT_MS}; for `exponential`, `maxDurationMs` after it.
+ * A delivery that waits (circuit open, channel disabled or busy) without spending attempts still
+ * ends FAILED then; a `Retry-After` is honoured up to then.
+ */
+export function policyDeadline(policy: RetryPolicyState, firstAttemptAt: Date): Date {
+  switch (policy.strategy) {
+    case 'fixed':
+      return new Date(firstAttemptAt.getTime() + Math.max(policy.maxRetries * policy.delayMs, MIN_FIXED_WAIT_MS));
+    case 'exponential':
+      return new Date(firstAttemptAt.getTime() + policy.maxDurationMs);
+    default:
+      return assertNever(policy);
+  }
+}
 
 /**
  * When to try again after a retryable failure, or that the policy is spent. `fixed`: `maxRetries`
  * retries `delayMs` apart. `exponential`: full-jitter backoff from `initialDelayMs` growing by
  * `factor` up to `maxDelayMs`, until `maxDurationMs` after the first attempt. A `Retry-After`
- * is honoured when it asks for more patience than the policy, within the policy's time.
+ * is honoured when it asks for more patience than the policy, within the policy's time
+ * ({@link policyDeadline}): a fixed policy waits at most until then; an exponential one whose
+ * next try would fall after it is spent.
  */
 export function nextRetry(policy: RetryPolicyState, ctx: RetryContext): RetryDecision {
   switch (policy.strategy) {
     case 'fixed': {
       if (ctx.attempt > policy.maxRetries) return { retry: false, reason: `${policy.maxRetries} retries spent` };
-      const wait = Math.max(policy.delayMs, ctx.retryAfterMs ?? 0);
-      return { retry: true, dueAt: new Date(ctx.now.getTime() + Math.min(wait, policy.delayMs * 10)) };
+      const deadline = policyDeadline(policy, ctx.firstAttemptAt).getTime();
+      const asked = Math.min(ctx.retryAfterMs ?? 0, deadline - ctx.now.getTime());
+      return { retry: true, dueAt: new Date(ctx.now.getTime() + Math.max(policy.delayMs, asked)) };
     }
     case 'exponential': {
       const ceiling = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (ctx.attempt - 1));
       const jittered = Math.max(policy.initialDelayMs, Math.floor(ceiling * ctx.random));
       const wait = Math.max(jittered, ctx.retryAfterMs ?? 0);
       const dueAt = ctx.now.getTime() + wait;
-      if (dueAt > ctx.firstAttemptAt.getTime() + policy.maxDurationMs) {
+      if (dueAt > policyDeadline(policy, ctx.firstAttemptAt).getTime()) {
         return { retry: false, reason: `retries spent after ${policy.maxDurationMs} ms` };
       }
       return { retry: true, dueAt: new Date(dueAt) };

@@ -1,10 +1,99 @@
-import { Module } from '@nestjs/common';
-import { ChannelReplica, serviceDatabase } from '@waybill/platform';
+import { DynamicModule, Module, Provider } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import type { Logger } from 'pino';
+import type { MessageTransport } from '@waybill/messaging';
+import { ChannelReplica, CONFIG, LOGGER, MetricsRegistry, serviceDatabase, TRANSPORT, WaybillConfig } from '@waybill/platform';
+import { SecretBox } from '@waybill/security';
+import { ChannelHealthStore } from './adapters/db/channel-health.repository';
 import { DISPATCHER_DB, DISPATCHER_MIGRATIONS } from './adapters/db/dispatcher.migrations';
+import { ParkedDeliveries } from './adapters/db/parked-deliveries.repository';
+import { ChannelDeliveryController } from './adapters/http/channel-delivery.controller';
+import { DispatcherMetrics } from './adapters/metrics/dispatcher.metrics';
+import { PartnerClient } from './adapters/partner/partner-client';
+import { PartnerGateway } from './adapters/partner/partner-gateway';
+import { AlertDelivery } from './application/alert-delivery';
+import { ChannelTools } from './application/channel-tools.service';
 import { DeliveryService, SCHEMA } from './application/delivery.service';
+import { Dispatcher } from './application/engine/dispatcher';
+import { EventPublisher } from './application/engine/event-publisher';
+import { PullQueue } from './application/pull-queue';
+import { DEFAULT_DISPATCHER_OPTIONS, DISPATCHER_OPTIONS, DispatcherOptions } from './dispatcher.options';
 
-/** The dispatcher: delivers to partners, retries, and reports each attempt as events. */
+const providers: Provider[] = [
+  serviceDatabase(DISPATCHER_DB, { schema: SCHEMA, migrations: DISPATCHER_MIGRATIONS }),
+  ChannelReplica,
+  {
+    provide: PartnerClient,
+    inject: [CONFIG, DISPATCHER_OPTIONS],
+    useFactory: (config: WaybillConfig, options: DispatcherOptions) =>
+      // A request found slow moves to the slow share, which may then run over: at most twice the budget.
+      new PartnerClient({ allowPrivateTargets: config.allowPrivateTargets, connectionsPerOrigin: 2 * options.maxInFlight }),
+  },
+  { provide: PartnerGateway, inject: [PartnerClient, SecretBox], useFactory: (client: PartnerClient, box: SecretBox) => new PartnerGateway(client, box) },
+  {
+    provide: ParkedDeliveries,
+    inject: [DISPATCHER_DB, TRANSPORT],
+    useFactory: (ds: DataSource, transport: MessageTransport) => new ParkedDeliveries(ds, transport.outbox(SCHEMA)),
+  },
+  { provide: ChannelHealthStore, inject: [DISPATCHER_DB], useFactory: (ds: DataSource) => new ChannelHealthStore(ds) },
+  { provide: EventPublisher, inject: [TRANSPORT], useFactory: (transport: MessageTransport) => new EventPublisher(transport) },
+  {
+    provide: PullQueue,
+    inject: [DISPATCHER_DB, TRANSPORT, CONFIG, ChannelReplica, LOGGER],
+    useFactory: (ds: DataSource, transport: MessageTransport, config: WaybillConfig, channels: ChannelReplica, log: Logger) =>
+      new PullQueue(ds, transport.outbox(SCHEMA), config.databaseUrl as string, channels, log.child({ component: 'pull' })),
+  },
+  {
+    provide: Dispatcher,
+    inject: [ChannelReplica, PartnerGateway, ParkedDeliveries, ChannelHealthStore, PullQueue, EventPublisher, LOGGER, DISPATCHER_OPTIONS, TRANSPORT, MetricsRegistry],
+    useFactory: (
+      channels: ChannelReplica,
+      gateway: PartnerGateway,
+      parked: ParkedDeliveries,
+      health: ChannelHealthStore,
+      pull: PullQueue,
+      publisher: EventPublisher,
+      log: Logger,
+      options: DispatcherOptions,
+      transport: MessageTransport,
+      registry: MetricsRegistry,
+    ) => {
+      let dispatcher: Dispatcher | null = null;
+      const metrics = new DispatcherMetrics(registry, () => dispatcher);
+      dispatcher = new Dispatcher({
+        channels, gateway, parked, health, pull, publisher, metrics, log: log.child({ component: 'dispatcher' }), options, soleInstance: transport.kind === 'embedded',
+      });
+      return dispatcher;
+    },
+  },
+  {
+    provide: AlertDelivery,
+    inject: [TRANSPORT, LOGGER, ChannelReplica, PartnerGateway],
+    useFactory: (transport: MessageTransport, log: Logger, channels: ChannelReplica, gateway: PartnerGateway) =>
+      new AlertDelivery(transport, log.child({ component: 'alerts' }), channels, gateway),
+  },
+  {
+    provide: ChannelTools,
+    inject: [ChannelReplica, Dispatcher, ChannelHealthStore, PartnerGateway, PullQueue],
+    useFactory: (channels: ChannelReplica, dispatcher: Dispatcher, health: ChannelHealthStore, gateway: PartnerGateway, pull: PullQueue) =>
+      new ChannelTools(channels, dispatcher, health, gateway, pull),
+  },
+  DeliveryService,
+];
+
+/**
+ * The dispatcher: delivers to partners through per-channel breakers and limits, keeps every
+ * channel's parked line and the pull queue, reports each attempt as events, and answers the
+ * channels' health, test and messages calls.
+ */
 @Module({
-  providers: [serviceDatabase(DISPATCHER_DB, { schema: SCHEMA, migrations: DISPATCHER_MIGRATIONS }), ChannelReplica, DeliveryService],
+  controllers: [ChannelDeliveryController],
+  providers: [{ provide: DISPATCHER_OPTIONS, useValue: DEFAULT_DISPATCHER_OPTIONS }, ...providers],
 })
-export class DispatcherModule {}
+export class DispatcherModule {
+  /** The module with some tunables changed (benchmarks, tests). */
+  static withOptions(options: Partial<DispatcherOptions>): DynamicModule {
+    // Providers of a dynamic module are added after the static ones: this one replaces the defaults.
+    return { module: DispatcherModule, providers: [{ provide: DISPATCHER_OPTIONS, useValue: { ...DEFAULT_DISPATCHER_OPTIONS, ...options } }] };
+  }
+}

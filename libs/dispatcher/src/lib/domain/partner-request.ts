@@ -1,6 +1,8 @@
 import { createHmac } from 'node:crypto';
 import type { ChannelState, DeliveryRequestedV1 } from '@waybill/contracts';
 
+type Format = DeliveryRequestedV1['format'];
+
 export const USER_AGENT = 'Waybill/0.1';
 
 const CONTENT_TYPES = { JSON: 'application/json', XML: 'application/xml', X12: 'application/edi-x12' } as const;
@@ -29,15 +31,110 @@ export function buildPartnerRequest(
 ): PartnerRequest {
   const body = renderBody(delivery, attempt);
   const id = delivery.transactionId;
-  const headers: Record<string, string> = {
-    ...channel.headers,
-    'content-type': CONTENT_TYPES[delivery.format],
-    'user-agent': USER_AGENT,
-    'idempotency-key': id,
-    'webhook-id': id,
+  return finish(channel, CONTENT_TYPES[delivery.format], id, body, secrets, now, {
     'waybill-transaction-id': id,
     'waybill-delivery-id': delivery.deliveryId,
     'waybill-attempt': String(attempt),
+  });
+}
+
+/**
+ * Builds the request of one attempt of a batch: the list envelope of its items, the batch id as
+ * `Idempotency-Key`, `webhook-id` and `Waybill-Batch-Id` (the items' delivery ids are in the body).
+ * All items have one format (batches are formed by format).
+ */
+export function buildBatchRequest(
+  channel: ChannelState,
+  batchId: string,
+  deliveries: readonly DeliveryRequestedV1[],
+  attempt: number,
+  secrets: RequestSecrets,
+  now: Date,
+): PartnerRequest {
+  const format = deliveries[0].format;
+  return finish(channel, CONTENT_TYPES[format], batchId, renderBatchBody(format, batchId, deliveries, attempt), secrets, now, {
+    'waybill-batch-id': batchId,
+    'waybill-attempt': String(attempt),
+  });
+}
+
+/**
+ * The list envelope of API.md: JSON `{ batchId, count, items }` of the single bodies; XML the
+ * documents, each without its XML declaration, inside `<TransactionList count="n">`; X12 the
+ * interchanges one after another.
+ */
+export function renderBatchBody(format: Format, batchId: string, deliveries: readonly DeliveryRequestedV1[], attempt: number): string {
+  switch (format) {
+    case 'JSON':
+      return `{"batchId":${JSON.stringify(batchId)},"count":${deliveries.length},"items":[${deliveries.map((d) => renderBody(d, attempt)).join(',')}]}`;
+    case 'XML':
+      return `<TransactionList count="${deliveries.length}">${deliveries.map((d) => withoutXmlDeclaration(String(d.payload))).join('')}</TransactionList>`;
+    case 'X12':
+      return deliveries.map((d) => String(d.payload)).join('');
+    default:
+      return assertNever(format);
+  }
+}
+
+/** An alert (`waybill.alerts` event) as the organisation's alert channel receives it: the event itself, as JSON. */
+export function buildAlertRequest(channel: ChannelState, alert: { eventId: string; type: string }, secrets: RequestSecrets, now: Date): PartnerRequest {
+  return finish(channel, CONTENT_TYPES.JSON, alert.eventId, JSON.stringify(alert), secrets, now, { 'waybill-event-type': alert.type });
+}
+
+/** A test delivery (`POST /v1/channels/{id}/test`): a made-up transaction of the TEST stream, in the channel's format. */
+export function testDelivery(channel: ChannelState, id: string, now: Date): DeliveryRequestedV1 {
+  const stamp = now.toISOString();
+  const payload =
+    channel.format === 'JSON'
+      ? { test: true, message: 'Waybill test delivery' }
+      : channel.format === 'XML'
+        ? '<WaybillTest><Message>Waybill test delivery</Message></WaybillTest>'
+        : testInterchange(now);
+  return {
+    deliveryId: `dl_${id}`,
+    transactionId: `test_${id}`,
+    channelId: channel.id,
+    generation: 1,
+    format: channel.format,
+    transaction: {
+      id: `test_${id}`,
+      relationshipId: 'test',
+      senderId: 'waybill',
+      receiverId: channel.orgId,
+      transactionType: 'test',
+      businessNumber: null,
+      stream: 'TEST',
+      createdAt: stamp,
+    },
+    payload,
+  };
+}
+
+/** An interchange with no functional group, marked as test data (ISA15 = T). */
+function testInterchange(now: Date): string {
+  const iso = now.toISOString();
+  const date = iso.slice(2, 4) + iso.slice(5, 7) + iso.slice(8, 10);
+  const time = iso.slice(11, 13) + iso.slice(14, 16);
+  const pad = (s: string) => s.padEnd(15, ' ');
+  return `ISA*00*          *00*          *ZZ*${pad('WAYBILL')}*ZZ*${pad('PARTNER')}*${date}*${time}*U*00401*000000001*0*T*>~IEA*0*000000001~`;
+}
+
+function finish(
+  channel: ChannelState,
+  contentType: string,
+  id: string,
+  body: string,
+  secrets: RequestSecrets,
+  now: Date,
+  own: Record<string, string>,
+): PartnerRequest {
+  const headers: Record<string, string> = {
+    ...channel.headers,
+    'content-type': contentType,
+    'user-agent': USER_AGENT,
+    'idempotency-key': id,
+    'webhook-id': id,
+    ...own,
   };
   if (secrets.authorization) headers.authorization = secrets.authorization;
   if (channel.signing.enabled && secrets.signingSecrets.length > 0) {
@@ -46,6 +143,12 @@ export function buildPartnerRequest(
     headers['webhook-signature'] = secrets.signingSecrets.map((s) => sign(s, id, timestamp, body)).join(' ');
   }
   return { url: channel.url ?? '', headers, body };
+}
+
+const XML_DECLARATION = /^\uFEFF?\s*<\?xml[^?]*\?>\s*/;
+
+function withoutXmlDeclaration(doc: string): string {
+  return doc.replace(XML_DECLARATION, '');
 }
 
 export function renderBody(delivery: DeliveryRequestedV1, attempt: number): string {
@@ -69,4 +172,8 @@ export function renderBody(delivery: DeliveryRequestedV1, attempt: number): stri
 export function sign(secret: string, id: string, timestamp: string, body: string): string {
   const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
   return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unexpected ${JSON.stringify(x)}`);
 }

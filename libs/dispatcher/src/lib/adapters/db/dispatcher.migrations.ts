@@ -28,5 +28,74 @@ export class CreateDispatcher1732370300000 implements MigrationInterface {
   }
 }
 
-export const DISPATCHER_MIGRATIONS = [CreateMessagingTables1732370000001, CreateDispatcher1732370300000];
+/**
+ * The parked line of each channel, the pull queue and the channels' health.
+ *
+ * - `parked_deliveries` becomes every channel's line: besides retries, deliveries waiting for
+ *   room (a slow or busy channel), for a closed circuit or an enabled channel, and the stragglers
+ *   a batch of `waybill.deliveries` handed over rather than wait for. `seq` keeps arrival order,
+ *   `leased_until` marks a row in flight (taken back when the lease runs out: its taker died),
+ *   `expires_at` is when its retry policy's time runs out, `batch_id` ties a batch's items.
+ * - `pull_messages`: the lease queue of PULL channels, and for a day the outcome of each message
+ *   (so that ack and nack are idempotent).
+ * - `channel_health`: what the owner of a channel reports of it, for any instance to answer.
+ */
+export class DispatcherLines1732370300001 implements MigrationInterface {
+  name = 'DispatcherLines1732370300001';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`
+      ALTER TABLE parked_deliveries
+        ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY,
+        ADD COLUMN leased_until timestamptz,
+        ADD COLUMN expires_at timestamptz,
+        ADD COLUMN batch_id text`);
+    await q.query(`UPDATE parked_deliveries SET expires_at = greatest(due_at, first_attempt_at + interval '1 hour')`);
+    await q.query('ALTER TABLE parked_deliveries ALTER COLUMN expires_at SET NOT NULL');
+    await q.query('DROP INDEX parked_deliveries_due');
+    await q.query('CREATE INDEX parked_deliveries_line ON parked_deliveries (channel_id, due_at, seq)');
+    await q.query('CREATE INDEX parked_deliveries_partition ON parked_deliveries (partition, expires_at)');
+    await q.query('CREATE INDEX parked_deliveries_batch ON parked_deliveries (batch_id) WHERE batch_id IS NOT NULL');
+    await q.query(`
+      CREATE TABLE pull_messages (
+        delivery_id text PRIMARY KEY,
+        channel_id text NOT NULL,
+        org_id text NOT NULL,
+        seq bigint GENERATED ALWAYS AS IDENTITY,
+        request jsonb NOT NULL,
+        state text NOT NULL DEFAULT 'QUEUED' CHECK (state IN ('QUEUED', 'ACCEPTED', 'REJECTED', 'FAILED')),
+        attempts int NOT NULL DEFAULT 0,
+        first_seen_at timestamptz NOT NULL DEFAULT now(),
+        leased_until timestamptz,
+        finished_at timestamptz
+      )`);
+    await q.query(`CREATE INDEX pull_messages_ready ON pull_messages (channel_id, seq) WHERE state = 'QUEUED' AND leased_until IS NULL`);
+    await q.query(`CREATE INDEX pull_messages_leased ON pull_messages (leased_until) WHERE state = 'QUEUED' AND leased_until IS NOT NULL`);
+    await q.query(`CREATE INDEX pull_messages_finished ON pull_messages (finished_at) WHERE state <> 'QUEUED'`);
+    await q.query(`
+      CREATE TABLE channel_health (
+        channel_id text PRIMARY KEY,
+        org_id text NOT NULL,
+        circuit text NOT NULL,
+        in_flight int NOT NULL,
+        waiting int NOT NULL,
+        throttled_until timestamptz,
+        next_probe_at timestamptz,
+        last_outcomes jsonb NOT NULL,
+        updated_at timestamptz NOT NULL
+      )`);
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP TABLE channel_health');
+    await q.query('DROP TABLE pull_messages');
+    await q.query('DROP INDEX parked_deliveries_batch');
+    await q.query('DROP INDEX parked_deliveries_partition');
+    await q.query('DROP INDEX parked_deliveries_line');
+    await q.query('CREATE INDEX parked_deliveries_due ON parked_deliveries (partition, due_at)');
+    await q.query('ALTER TABLE parked_deliveries DROP COLUMN batch_id, DROP COLUMN expires_at, DROP COLUMN leased_until, DROP COLUMN seq');
+  }
+}
+
+export const DISPATCHER_MIGRATIONS = [CreateMessagingTables1732370000001, CreateDispatcher1732370300000, DispatcherLines1732370300001];
 export const DISPATCHER_DB = Symbol('dispatcher.db');

@@ -1,11 +1,14 @@
-import { Agent, errors } from 'undici';
+import { Agent, Dispatcher, errors } from 'undici';
 import type { Exchange } from '@waybill/delivery';
+import { guardedConnector } from '@waybill/security';
 import type { PartnerRequest } from '../../domain/partner-request';
 
 /** Bytes of the partner's answer kept with the attempt. */
 export const EXCERPT_BYTES = 1024;
 /** Past this much answer we stop reading and drop the connection. */
 const MAX_READ_BYTES = 64 * 1024;
+/** The SSRF guard's error code (`@waybill/security`). */
+const REFUSED = 'EDESTINATIONREFUSED';
 
 export interface ExchangeResult {
   exchange: Exchange;
@@ -15,35 +18,49 @@ export interface ExchangeResult {
   retryAfter: string | null;
 }
 
+/** A POST's answer read whole (bounded), for token endpoints. */
+export interface ReadAnswer {
+  statusCode: number;
+  body: string;
+}
+
+export interface PartnerClientOptions {
+  /** Connect to loopback, private and other non-public addresses (development, tests). */
+  allowPrivateTargets: boolean;
+  /**
+   * Sockets per origin: more than the dispatcher can have in flight (its budget decides; sockets
+   * held by hanging requests must never keep a healthy channel on the same origin waiting).
+   */
+  connectionsPerOrigin: number;
+}
+
 /**
  * Sends partner requests through undici: pooled keep-alive connections per origin, redirects never
- * followed, and the channel's timeout covering the whole exchange (connect, headers and body).
+ * followed, the channel's timeout covering the whole exchange (connect, headers and body), and the
+ * SSRF guard at connect time (a name that now resolves to a private address is refused).
  */
 export class PartnerClient {
-  private readonly agent = new Agent({
-    keepAliveTimeout: 30_000,
-    keepAliveMaxTimeout: 600_000,
-    connections: 256,
-    pipelining: 1,
-    connect: { timeout: 10_000 },
-  });
+  private readonly agent: Agent;
 
-  async post(req: PartnerRequest, timeoutMs: number): Promise<ExchangeResult> {
+  constructor(opts: PartnerClientOptions) {
+    this.agent = new Agent({
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 600_000,
+      connections: opts.connectionsPerOrigin,
+      pipelining: 1,
+      connect: guardedConnector(opts.allowPrivateTargets, { timeout: 10_000 }),
+    });
+  }
+
+  /**
+   * One exchange, never throwing: an answer, or why there was none. `abort` (shutdown) ends it
+   * early; the caller tells that apart from a timeout by its own signal.
+   */
+  async post(req: PartnerRequest, timeoutMs: number, abort?: AbortSignal): Promise<ExchangeResult> {
     const started = performance.now();
-    const signal = AbortSignal.timeout(timeoutMs);
+    const timeout = AbortSignal.timeout(timeoutMs);
     try {
-      const url = new URL(req.url);
-      const res = await this.agent.request({
-        origin: url.origin,
-        path: url.pathname + url.search,
-        method: 'POST',
-        headers: req.headers,
-        body: req.body,
-        signal,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        maxRedirections: 0,
-      } as Parameters<Agent['request']>[0]);
+      const res = await this.send(req, timeoutMs, abort ? AbortSignal.any([timeout, abort]) : timeout);
       const excerpt = await readExcerpt(res.body);
       const retryAfter = res.headers['retry-after'];
       return {
@@ -54,30 +71,54 @@ export class PartnerClient {
         retryAfter: typeof retryAfter === 'string' ? retryAfter : null,
       };
     } catch (err) {
-      const exchange = describeFailure(err, signal);
-      return {
-        exchange,
-        durationMs: elapsed(started),
-        excerpt: null,
-        error: exchange.kind === 'timeout' ? `no answer within ${timeoutMs} ms` : `${exchange.kind === 'connection-error' ? exchange.code : ''}: ${(err as Error).message}`,
-        retryAfter: null,
-      };
+      return { ...describeFailure(err, timeout, timeoutMs), durationMs: elapsed(started), excerpt: null, retryAfter: null };
     }
+  }
+
+  /** A POST whose answer is read whole, up to 64 KiB (token endpoints). Throws when there is no answer. */
+  async postForAnswer(req: PartnerRequest, timeoutMs: number, abort?: AbortSignal): Promise<ReadAnswer> {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const res = await this.send(req, timeoutMs, abort ? AbortSignal.any([timeout, abort]) : timeout);
+    const chunks: Buffer[] = [];
+    let read = 0;
+    for await (const chunk of res.body) {
+      read += chunk.length;
+      if (read > MAX_READ_BYTES) {
+        res.body.destroy();
+        throw new Error(`answer larger than ${MAX_READ_BYTES} bytes`);
+      }
+      chunks.push(chunk);
+    }
+    return { statusCode: res.statusCode, body: Buffer.concat(chunks).toString('utf8') };
   }
 
   async close(): Promise<void> {
     await this.agent.close();
   }
+
+  private send(req: PartnerRequest, timeoutMs: number, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const url = new URL(req.url);
+    return this.agent.request({
+      origin: url.origin,
+      path: url.pathname + url.search,
+      method: 'POST',
+      headers: req.headers,
+      body: req.body,
+      signal,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+  }
 }
 
-async function readExcerpt(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string | null> {
+async function readExcerpt(body: Dispatcher.ResponseData['body']): Promise<string | null> {
   const kept: Buffer[] = [];
   let keptBytes = 0;
   let read = 0;
   for await (const chunk of body) {
     read += chunk.length;
     if (keptBytes < EXCERPT_BYTES) {
-      const part = chunk.subarray(0, EXCERPT_BYTES - keptBytes);
+      const part = (chunk as Buffer).subarray(0, EXCERPT_BYTES - keptBytes);
       kept.push(part);
       keptBytes += part.length;
     }
@@ -89,18 +130,20 @@ async function readExcerpt(body: AsyncIterable<Buffer> & { destroy(): void }): P
   return keptBytes === 0 ? null : Buffer.concat(kept).toString('utf8');
 }
 
-function describeFailure(err: unknown, signal: AbortSignal): Exchange {
+function describeFailure(err: unknown, timeout: AbortSignal, timeoutMs: number): { exchange: Exchange; error: string } {
+  const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
+  const code = e.code ?? e.cause?.code ?? 'UNKNOWN';
+  if (code === REFUSED) return { exchange: { kind: 'refused' }, error: e.message };
   if (
-    signal.aborted ||
+    timeout.aborted ||
     err instanceof errors.HeadersTimeoutError ||
     err instanceof errors.BodyTimeoutError ||
     err instanceof errors.ConnectTimeoutError ||
-    (err as Error).name === 'TimeoutError'
+    e.name === 'TimeoutError'
   ) {
-    return { kind: 'timeout' };
+    return { exchange: { kind: 'timeout' }, error: `no answer within ${timeoutMs} ms` };
   }
-  const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code ?? 'UNKNOWN';
-  return { kind: 'connection-error', code };
+  return { exchange: { kind: 'connection-error', code }, error: `${code}: ${e.message}` };
 }
 
 function elapsed(started: number): number {

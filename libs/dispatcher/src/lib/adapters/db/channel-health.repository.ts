@@ -1,0 +1,74 @@
+import type { DataSource } from 'typeorm';
+import type { CircuitState } from '@waybill/delivery';
+import type { OutcomeRecord } from '../../application/engine/channel-lane';
+
+/** A channel's health as `GET /v1/channels/{id}/health` shows it. */
+export interface ChannelHealth {
+  channelId: string;
+  circuit: CircuitState;
+  inFlight: number;
+  waiting: number;
+  /** A partner that answered 429 is left alone until then. */
+  throttledUntil: string | null;
+  /** When an OPEN circuit lets its next probe through. */
+  nextProbeAt: string | null;
+  /** Most recent first. */
+  lastOutcomes: OutcomeRecord[];
+  updatedAt: string;
+}
+
+interface Row {
+  channel_id: string;
+  circuit: CircuitState;
+  in_flight: number;
+  waiting: number;
+  throttled_until: Date | null;
+  next_probe_at: Date | null;
+  last_outcomes: OutcomeRecord[];
+  updated_at: Date;
+}
+
+/** `channel_health`: what the owner of each channel reports of it, for any instance to answer with. */
+export class ChannelHealthStore {
+  constructor(private readonly ds: DataSource) {}
+
+  async save(rows: (ChannelHealth & { orgId: string })[]): Promise<void> {
+    if (rows.length === 0) return;
+    const col = <T>(f: (r: ChannelHealth & { orgId: string }) => T): T[] => rows.map(f);
+    await this.ds.query(
+      `INSERT INTO channel_health (channel_id, org_id, circuit, in_flight, waiting, throttled_until, next_probe_at, last_outcomes, updated_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::timestamptz[], $7::timestamptz[], $8::jsonb[], $9::timestamptz[])
+       ON CONFLICT (channel_id) DO UPDATE SET
+         circuit = EXCLUDED.circuit, in_flight = EXCLUDED.in_flight, waiting = EXCLUDED.waiting, throttled_until = EXCLUDED.throttled_until,
+         next_probe_at = EXCLUDED.next_probe_at, last_outcomes = EXCLUDED.last_outcomes, updated_at = EXCLUDED.updated_at
+       WHERE channel_health.updated_at <= EXCLUDED.updated_at`,
+      [
+        col((r) => r.channelId),
+        col((r) => r.orgId),
+        col((r) => r.circuit),
+        col((r) => r.inFlight),
+        col((r) => r.waiting),
+        col((r) => r.throttledUntil),
+        col((r) => r.nextProbeAt),
+        col((r) => JSON.stringify(r.lastOutcomes)),
+        col((r) => r.updatedAt),
+      ],
+    );
+  }
+
+  async load(channelId: string): Promise<ChannelHealth | null> {
+    const rows: Row[] = await this.ds.query('SELECT * FROM channel_health WHERE channel_id = $1', [channelId]);
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      channelId: r.channel_id,
+      circuit: r.circuit,
+      inFlight: r.in_flight,
+      waiting: r.waiting,
+      throttledUntil: r.throttled_until?.toISOString() ?? null,
+      nextProbeAt: r.next_probe_at?.toISOString() ?? null,
+      lastOutcomes: r.last_outcomes,
+      updatedAt: r.updated_at.toISOString(),
+    };
+  }
+}

@@ -1,0 +1,107 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { z } from 'zod';
+import { ApiDoc, ApiKeyGuard, ApiTag, OrgId, validate } from '@waybill/platform';
+import { ChannelTools } from '../../application/channel-tools.service';
+import { PullQueue } from '../../application/pull-queue';
+import { AckResponse, HealthResponse, PullMessageResponse, TestResponse } from './dispatcher.schemas';
+
+const ID = { id: 'The channel’s id (`ch_…`).' };
+
+const MessagesQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(10),
+    waitMs: z.coerce.number().int().min(0).max(20_000).default(0),
+  })
+  .strict();
+
+const DeliveryIds = z.array(z.string().min(1).max(200)).min(1).max(100);
+const AckBody = z.object({ deliveryIds: DeliveryIds }).strict();
+const NackBody = z.object({ deliveryIds: DeliveryIds, reject: z.boolean().default(false) }).strict();
+
+/** What the dispatcher answers about a channel: its health, a test delivery, and its pull queue. */
+@ApiTag('Delivery', 'A channel as the dispatcher sees it: its circuit and health, a test delivery, and the queue of a PULL channel.')
+@Controller('v1/channels/:id')
+@UseGuards(ApiKeyGuard)
+export class ChannelDeliveryController {
+  constructor(
+    private readonly tools: ChannelTools,
+    private readonly pull: PullQueue,
+  ) {}
+
+  @Get('health')
+  @ApiDoc({
+    summary: 'A channel’s health',
+    description: 'Its circuit, what is in flight and waiting, and its last outcomes, as the dispatcher that owns the channel reports them.',
+    params: ID,
+    responses: { 200: { description: 'The health.', schema: HealthResponse } },
+  })
+  health(@OrgId() orgId: string, @Param('id') id: string) {
+    return this.tools.healthOf(orgId, id);
+  }
+
+  @Post('test')
+  @HttpCode(200)
+  @ApiDoc({
+    summary: 'Send a test delivery',
+    description:
+      'Sends one test delivery (stream TEST, header `Waybill-Test: true`) to the channel now, with its auth, signature and headers, ' +
+      'around its circuit breaker and limits; records nothing. `409` for a PULL channel.',
+    params: ID,
+    responses: { 200: { description: 'What the partner answered.', schema: TestResponse } },
+    problems: [409],
+  })
+  test(@OrgId() orgId: string, @Param('id') id: string) {
+    return this.tools.test(orgId, id);
+  }
+
+  @Get('messages')
+  @ApiDoc({
+    summary: 'Lease waiting messages (PULL)',
+    description:
+      'Leases up to `limit` waiting deliveries, oldest first, for the channel’s visibility timeout; with none waiting, waits up to ' +
+      '`waitMs` for some (long poll). Each lease counts as an attempt. A disabled channel leases nothing. `409` for a push channel.',
+    params: ID,
+    query: MessagesQuery,
+    responses: { 200: { description: 'The leased messages.', schema: z.object({ data: z.array(PullMessageResponse) }) } },
+    problems: [409],
+  })
+  async messages(@OrgId() orgId: string, @Param('id') id: string, @Query() query: unknown) {
+    const { limit, waitMs } = validate(MessagesQuery, query, 'query');
+    const channel = await this.tools.pullChannel(orgId, id);
+    // A disabled channel holds its messages: nothing is leased (no attempt made or spent).
+    if (!channel.enabled) return { data: [] };
+    return { data: await this.pull.lease(channel, limit, waitMs) };
+  }
+
+  @Post('messages/ack')
+  @HttpCode(200)
+  @ApiDoc({
+    summary: 'Acknowledge messages (PULL)',
+    description: 'The transactions become ACCEPTED. Idempotent: acknowledging again answers the same.',
+    params: ID,
+    body: AckBody,
+    responses: { 200: { description: 'Each message’s state.', schema: AckResponse } },
+    problems: [409],
+  })
+  async ack(@OrgId() orgId: string, @Param('id') id: string, @Body() body: unknown) {
+    const { deliveryIds } = validate(AckBody, body);
+    return { data: await this.pull.ack(await this.tools.pullChannel(orgId, id), deliveryIds) };
+  }
+
+  @Post('messages/nack')
+  @HttpCode(200)
+  @ApiDoc({
+    summary: 'Return or reject messages (PULL)',
+    description:
+      'Leased messages go back to the queue (the attempt is spent: when the retry policy is, the transaction is FAILED), or with ' +
+      '`reject: true` the transactions become REJECTED. Idempotent.',
+    params: ID,
+    body: NackBody,
+    responses: { 200: { description: 'Each message’s state.', schema: AckResponse } },
+    problems: [409],
+  })
+  async nack(@OrgId() orgId: string, @Param('id') id: string, @Body() body: unknown) {
+    const { deliveryIds, reject } = validate(NackBody, body);
+    return { data: await this.pull.nack(await this.tools.pullChannel(orgId, id), deliveryIds, reject) };
+  }
+}

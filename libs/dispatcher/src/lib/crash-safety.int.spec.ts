@@ -1,0 +1,49 @@
+import { freePort, PartnerReceiver, startWaybill, stopWaybill, WaybillProcess } from '@waybill/testing';
+import { DispatcherHarness } from '../__fixtures__/dispatcher-harness';
+
+const N = 60;
+const HOOK = '/slow-partner';
+
+/**
+ * At least once, nothing lost: a dispatcher process (the app, as it runs in production) killed with
+ * SIGKILL while deliveries are in flight, on the real Kafka broker; a new process of the same
+ * deployment takes over the partition and delivers everything — the messages not acknowledged and
+ * the deliveries parked (in flight, or waiting in the channel's line) alike.
+ */
+describe('dispatcher (Kafka): SIGKILL mid-flight', () => {
+  let h: DispatcherHarness;
+  let receiver: PartnerReceiver;
+  let first: WaybillProcess | undefined;
+  let second: WaybillProcess | undefined;
+
+  beforeAll(async () => {
+    receiver = await PartnerReceiver.start();
+    h = await DispatcherHarness.start('kafka', {}, false);
+  }, 60_000);
+
+  afterAll(async () => {
+    await stopWaybill(first, 'SIGKILL');
+    await stopWaybill(second);
+    await h?.stop();
+    await receiver?.stop();
+  }, 30_000);
+
+  it('a new dispatcher process delivers every delivery of the one that was killed', async () => {
+    receiver.always(HOOK, { slowMs: 400, status: 200 });
+    first = await startWaybill('dispatcher', { ...h.env, PORT: String(await freePort()) }, 60_000);
+    const channel = await h.channel({ url: receiver.url(HOOK), maxConcurrency: 5, timeoutMs: 2_000 });
+    const ds = await h.sendMany(channel, N);
+
+    await receiver.waitFor(12, (r) => r.path === HOOK, 30_000);
+    expect(await first.stop('SIGKILL')).toBe('SIGKILL');
+    const atCrash = new Set(receiver.requestsTo(HOOK).map((r) => r.headers['waybill-transaction-id']));
+    expect(atCrash.size).toBeLessThan(N);
+
+    second = await startWaybill('dispatcher', { ...h.env, PORT: String(await freePort()) }, 60_000);
+    const ids = ds.map((d) => d.transactionId);
+    const outcomes = await h.events.outcomes(ids, 60_000);
+    expect(new Set(Object.values(outcomes))).toEqual(new Set(['transaction.accepted.v1']));
+    const received = new Set(receiver.requestsTo(HOOK).map((r) => r.headers['waybill-transaction-id']));
+    expect(ids.filter((id) => !received.has(id))).toEqual([]);
+  }, 120_000);
+});
