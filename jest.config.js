@@ -41,7 +41,7 @@ const withServers = {
 module.exports = {
   projects: [
     { ...base, displayName: 'unit', testMatch: ['**/*.spec.ts'], testPathIgnorePatterns: ['\\.int\\.spec\\.ts$', '\\.e2e\\.spec\\.ts$', '/node_modules/'] },
-    { ...base, ...withServers, displayName: 'int', testMatch: ['**/*.int.spec.ts'], slowTestThreshold: 30 },
-    { ...base, ...withServers, displayName: 'e2e', testMatch: ['**/*.e2e.spec.ts'], slowTestThreshold: 60 },
+    { ...base, ...withServers, displayName: 'int', testMatch: ['**/*.int.spec.ts'], slowTestThreshold: 30, testTimeout: 60_000 },
+    { ...base, ...withServers, displayName: 'e2e', testMatch: ['**/*.e2e.spec.ts'], slowTestThreshold: 60, testTimeout: 120_000 },
   ],
 };

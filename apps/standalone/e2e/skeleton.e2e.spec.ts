@@ -1,4 +1,4 @@
-import { chmod, mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ApiClient, PartnerReceiver, sendOneTransaction, startWaybill, waitForStatus, WaybillProcess } from '@waybill/testing';
@@ -21,12 +21,13 @@ describe('standalone (npm start): one transaction end to end on the embedded tra
     await chmod(dataDir, 0o755); // lets PostgreSQL's own user reach its data below it
     env = { PORT: String(freePort()), WAYBILL_DATA_DIR: dataDir, WAYBILL_ADMIN_KEY: ADMIN_KEY };
     waybill = await startWaybill('standalone', env);
-  });
+  }, 120_000);
 
   afterAll(async () => {
     await waybill?.stop('SIGTERM');
     await receiver.stop();
-  });
+    await rm(dataDir, { recursive: true, force: true });
+  }, 60_000);
 
   it('prints the first organisation key on the first run, and the key works', async () => {
     const key = /wb_[A-Za-z0-9_-]{20,}/.exec(waybill!.output())?.[0];
@@ -57,5 +58,5 @@ describe('standalone (npm start): one transaction end to end on the embedded tra
     expect(waybill.output()).not.toMatch(/wb_[A-Za-z0-9_-]{20,}/); // not a first run any more
     const org = await new ApiClient(waybill.baseUrl, ADMIN_KEY).post('/v1/organizations', { name: 'After restart' });
     expect(org.status).toBe(201);
-  });
+  }, 120_000);
 });

@@ -9,6 +9,7 @@ import { ConfigError, loadConfig, WaybillConfig } from './config/config';
 import { createLogger, NestPinoLogger } from './logging/logger';
 import { PlatformModule } from './platform.module';
 import { ProblemFilter } from './http/problem.filter';
+import { postgresUnreachable, UnreachableError } from './startup-errors';
 
 /** Largest request body accepted (a batch of transactions); each payload has its own 1 MiB limit. */
 export const BODY_LIMIT_BYTES = 32 * 1024 * 1024;
@@ -91,17 +92,40 @@ export async function startService(spec: ServiceSpec, env: NodeJS.ProcessEnv = p
 async function openTransport(spec: ServiceSpec, config: WaybillConfig, log: Logger): Promise<MessageTransport> {
   const databaseUrl = config.databaseUrl as string;
   if (config.kafkaBrokers?.length) {
-    return KafkaTransport.open({
+    const brokers = config.kafkaBrokers.join(',');
+    return withDeadline(
+      KafkaTransport.open({
       brokers: config.kafkaBrokers,
       clientId: `waybill-${spec.name}`,
       databaseUrl,
       partitions: config.kafkaPartitions,
       namespace: config.kafkaNamespace,
       log: log.child({ component: 'kafka' }),
+      }),
+      START_DEADLINE_MS,
+    ).catch((err: Error) => {
+      throw new UnreachableError(`Kafka is not reachable at ${brokers} (${err.message}). Check KAFKA_BROKERS.`);
     });
   }
   if (!spec.embeddedTransport) throw new ConfigError('KAFKA_BROKERS is required for this service');
-  return EmbeddedTransport.open({ url: databaseUrl, partitions: config.kafkaPartitions, log: log.child({ component: 'log' }) });
+  return EmbeddedTransport.open({ url: databaseUrl, partitions: config.kafkaPartitions, log: log.child({ component: 'log' }) }).catch(
+    (err: Error) => {
+      throw postgresUnreachable(databaseUrl, err);
+    },
+  );
+}
+
+/** How long a process tries to reach Kafka at start before it gives up with a clear message (ms). */
+const START_DEADLINE_MS = 15_000;
+
+function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms);
+    p.then(
+      (v) => (clearTimeout(t), resolve(v)),
+      (e) => (clearTimeout(t), reject(e)),
+    );
+  });
 }
 
 /**
@@ -137,11 +161,7 @@ export function runMain(spec: ServiceSpec): void {
   );
 }
 
-function describeStartupError(err: Error & { code?: string }): string {
-  if (err instanceof ConfigError) return err.message;
-  const msg = err.message ?? String(err);
-  if (err.code === 'ECONNREFUSED' || /ECONNREFUSED|connect ETIMEDOUT|getaddrinfo/.test(msg)) {
-    return `PostgreSQL is not reachable (${msg}). Check DATABASE_URL.`;
-  }
-  return msg;
+function describeStartupError(err: Error): string {
+  if (err instanceof ConfigError || err instanceof UnreachableError) return err.message;
+  return err.stack ?? err.message ?? String(err);
 }

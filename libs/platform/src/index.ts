@@ -13,3 +13,6 @@ export * from './bootstrap';
 export * from './http/pagination';
 export * from './replicas/channel.replica';
 export * from './http/edge-routes';
+export * from './openapi';
+export * from './metrics';
+export * from './startup-errors';

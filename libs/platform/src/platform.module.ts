@@ -8,6 +8,8 @@ import { AccessReplica } from './access/access.replica';
 import { AdminKeyGuard, ApiKeyGuard } from './access/guards';
 import { HealthController, HealthRegistry } from './health/health';
 import { DataSourceCloser } from './service-database';
+import { OpenApiModule } from './openapi/openapi.module';
+import { MetricsModule } from './metrics/metrics.module';
 
 export interface PlatformOptions {
   config: WaybillConfig;
@@ -26,6 +28,7 @@ export class PlatformModule {
   static forRoot(opts: PlatformOptions): DynamicModule {
     return {
       module: PlatformModule,
+      imports: [OpenApiModule, MetricsModule],
       controllers: [HealthController],
       providers: [
         { provide: CONFIG, useValue: opts.config },
@@ -38,7 +41,7 @@ export class PlatformModule {
         HealthRegistry,
         DataSourceCloser,
       ],
-      exports: [CONFIG, LOGGER, TRANSPORT, SecretBox, AccessReplica, ApiKeyGuard, AdminKeyGuard, HealthRegistry, DataSourceCloser],
+      exports: [CONFIG, LOGGER, TRANSPORT, SecretBox, AccessReplica, ApiKeyGuard, AdminKeyGuard, HealthRegistry, DataSourceCloser, MetricsModule],
     };
   }
 }

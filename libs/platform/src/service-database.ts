@@ -4,6 +4,7 @@ import { openServiceDataSource, ServiceDataSourceOptions } from '@waybill/persis
 import { CONFIG } from './tokens';
 import type { WaybillConfig } from './config/config';
 import { HealthRegistry } from './health/health';
+import { postgresUnreachable } from './startup-errors';
 
 /**
  * A provider of a service's own data source (its schema, its migrations run at start-up),
@@ -18,7 +19,9 @@ export function serviceDatabase(
     inject: [CONFIG, HealthRegistry, DataSourceCloser],
     useFactory: async (config: WaybillConfig, health: HealthRegistry, closer: DataSourceCloser) => {
       if (!config.databaseUrl) throw new Error('DATABASE_URL is not set');
-      const ds = await openServiceDataSource({ ...opts, url: config.databaseUrl });
+      const ds = await openServiceDataSource({ ...opts, url: config.databaseUrl }).catch((err: Error) => {
+        throw postgresUnreachable(config.databaseUrl as string, err);
+      });
       health.register(`postgres:${opts.schema}`, () => ds.query('SELECT 1'));
       closer.add(ds);
       return ds;

@@ -5,3 +5,7 @@ export * from './http/api-client';
 export * from './e2e/process';
 export * from './e2e/skeleton';
 export * from './decider/specification';
+export * from './e2e/run-to-exit';
+export * from './e2e/postgres-processes';
+export * from './e2e/services';
+export * from './e2e/bulk';

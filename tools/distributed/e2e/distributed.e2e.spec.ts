@@ -1,4 +1,4 @@
-import { chmod, mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -12,10 +12,11 @@ describe('distributed mode: four services on a real Kafka broker, behind the edg
   let receiver: PartnerReceiver;
   let waybill: WaybillProcess | undefined;
   let api: ApiClient;
+  let dataDir: string;
 
   beforeAll(async () => {
     receiver = await PartnerReceiver.start();
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'waybill-dist-'));
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'waybill-dist-'));
     await chmod(dataDir, 0o755);
     const port = 20_000 + Math.floor(Math.random() * 20_000);
     waybill = await startDistributed({
@@ -29,12 +30,13 @@ describe('distributed mode: four services on a real Kafka broker, behind the edg
     const org = await new ApiClient(waybill.baseUrl, ADMIN_KEY).post('/v1/organizations', { name: 'Acme' });
     expect(org.status).toBe(201);
     api = new ApiClient(waybill.baseUrl, org.body.apiKey);
-  });
+  }, 180_000);
 
   afterAll(async () => {
     await waybill?.stop('SIGTERM');
     await receiver.stop();
-  });
+    await rm(dataDir, { recursive: true, force: true });
+  }, 60_000);
 
   it('reads its writes across services: a new key, channel, relationship and transaction, each used at once', async () => {
     const { transaction, firstRead } = await sendOneTransaction(api, receiver);

@@ -84,4 +84,9 @@ export const TransactionFailedV1 = Terminal.extend({ reason: z.string() });
 export const TransactionRedeliveryRequestedV1 = z.object({
   transactionId: z.string(),
   requestedAt: iso(),
+  /**
+   * The generation this request redelivers (the current one when it was asked for): a later
+   * `transaction.routed` answers it, whatever the producers' clocks say. Optional: added later.
+   */
+  generation: z.number().int().nonnegative().optional(),
 });

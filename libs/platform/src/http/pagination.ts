@@ -26,8 +26,13 @@ export function encodeCursor(k: Keyset): string {
 export function decodeCursor(cursor: string | undefined): Keyset | null {
   if (!cursor) return null;
   try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (typeof at === 'string' && typeof id === 'string' && !Number.isNaN(Date.parse(at))) return { at, id };
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    // Exactly what encodeCursor writes: two strings, the first an ISO time in its canonical form.
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string') {
+      const [at, id] = value;
+      const time = new Date(at);
+      if (!Number.isNaN(time.getTime()) && time.toISOString() === at) return { at, id };
+    }
   } catch {
     // falls through to the 400
   }

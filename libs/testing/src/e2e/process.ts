@@ -33,7 +33,8 @@ async function startProcess(entry: string, env: Record<string, string>, readyTim
   if (!port) throw new Error('give the process a PORT');
   const child = spawn(process.execPath, ['-r', '@swc-node/register', path.join(ROOT, entry)], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    // Jest's NODE_ENV=test would switch kafkajs to its test retry settings: run as a user does.
+    env: { ...withoutNodeEnv(process.env), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -69,4 +70,9 @@ async function startProcess(entry: string, env: Record<string, string>, readyTim
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${app} exited before it was ready (${await exited}):\n${out}`);
+}
+
+function withoutNodeEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { NODE_ENV: _ignored, ...rest } = env;
+  return rest;
 }

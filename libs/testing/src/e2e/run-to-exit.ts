@@ -29,6 +29,9 @@ export function runWaybillToExit(app: string, env: Record<string, string | undef
 /** {@link runWaybillToExit} for any entry file of the repository, relative to its root. */
 export function runToExit(entry: string, env: Record<string, string | undefined>, timeoutMs = 60_000): Promise<ExitedProcess> {
   const merged: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn' };
+  // Jest sets NODE_ENV=test, which a user's `npm start` does not have and which changes how
+  // libraries behave (kafkajs switches to its test retry timings): leave it out unless asked for.
+  delete merged.NODE_ENV;
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) delete merged[k];
     else merged[k] = v;
@@ -47,7 +50,7 @@ export function runToExit(entry: string, env: Record<string, string | undefined>
   return new Promise<ExitedProcess>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${entry} still running after ${timeoutMs} ms; killed it.\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+      reject(new Error(`${entry} still running after ${timeoutMs} ms; killed it.\nstdout (tail):\n${stdout.slice(-4_000)}\nstderr (tail):\n${stderr.slice(-4_000)}`));
     }, timeoutMs);
     child.on('error', (err) => {
       clearTimeout(timer);
