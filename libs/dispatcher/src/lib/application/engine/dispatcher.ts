@@ -588,7 +588,7 @@ export class Dispatcher implements DispatcherGauges {
       if (work.state === 'running') {
         entries.push(...rows(work.batchId, new Date(work.startedAt + (channel?.timeoutMs ?? 30_000) + this.deps.options.leaseMarginMs)));
         running.push(work);
-        lane.slow = true;
+        if (now - work.startedAt >= this.slowAfterMs()) lane.slow = true;
         continue;
       }
       if (work.state === 'buffering' && lane.openBatch === work) {
