@@ -52,7 +52,13 @@ async function main(): Promise<void> {
   const dataDir = path.resolve(process.env.WAYBILL_DATA_DIR ?? path.join(ROOT, '.waybill', 'distributed'));
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const edgePort = Number(process.env.PORT ?? 3000);
-  const firstServicePort = Number(process.env.WAYBILL_SERVICE_BASE_PORT ?? edgePort + 1);
+  // The services listen on WAYBILL_SERVICE_PORTS (four ports, in SERVICES' order), else on the four
+  // ports after the edge's.
+  const base = Number(process.env.WAYBILL_SERVICE_BASE_PORT ?? edgePort + 1);
+  const servicePorts = process.env.WAYBILL_SERVICE_PORTS?.split(',').map(Number) ?? SERVICES.map((_, i) => base + i);
+  if (servicePorts.length !== SERVICES.length || servicePorts.some((p) => !Number.isInteger(p) || p <= 0)) {
+    throw new Error(`WAYBILL_SERVICE_PORTS must list ${SERVICES.length} ports`);
+  }
   const cleanups: Array<() => Promise<unknown>> = [];
 
   let brokers = process.env.KAFKA_BROKERS;
@@ -97,7 +103,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stopAll(0));
 
   SERVICES.forEach((name, i) => {
-    const port = firstServicePort + i;
+    const port = servicePorts[i];
     upstreams[name] = `http://127.0.0.1:${port}`;
     const child = spawn(process.execPath, ['-r', '@swc-node/register', path.join(ROOT, 'apps', name, 'src', 'main.ts')], {
       cwd: ROOT,

@@ -1,13 +1,9 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ApiClient, PartnerReceiver, sendOneTransaction, startWaybill, waitForStatus, WaybillProcess } from '@waybill/testing';
+import { ApiClient, freePort, PartnerReceiver, sendOneTransaction, startWaybill, waitForStatus, WaybillProcess } from '@waybill/testing';
 
 const ADMIN_KEY = 'e2e-admin-key-0123456789';
-
-function freePort(): number {
-  return 20_000 + Math.floor(Math.random() * 20_000);
-}
 
 describe('standalone (npm start): one transaction end to end on the embedded transport', () => {
   let receiver: PartnerReceiver;
@@ -19,7 +15,7 @@ describe('standalone (npm start): one transaction end to end on the embedded tra
     receiver = await PartnerReceiver.start();
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'waybill-e2e-'));
     await chmod(dataDir, 0o755); // lets PostgreSQL's own user reach its data below it
-    env = { PORT: String(freePort()), WAYBILL_DATA_DIR: dataDir, WAYBILL_ADMIN_KEY: ADMIN_KEY };
+    env = { PORT: String(await freePort()), WAYBILL_DATA_DIR: dataDir, WAYBILL_ADMIN_KEY: ADMIN_KEY };
     waybill = await startWaybill('standalone', env);
   }, 120_000);
 

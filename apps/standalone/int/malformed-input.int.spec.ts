@@ -3,7 +3,7 @@ import { Admin, Kafka, logLevel } from 'kafkajs';
 import type { z } from 'zod';
 import { RegistryInputs } from '@waybill/channel-registry';
 import { CreateRelationshipInput, SendBatchInput, sendTransactionSchema, UpdateRelationshipInput } from '@waybill/relationship-routing';
-import { ApiClient, ApiResponse, testKafkaBrokers } from '@waybill/testing';
+import { ApiClient, ApiResponse, eventually, testKafkaBrokers } from '@waybill/testing';
 import { Harness, startHarness } from './__fixtures__/harness';
 
 jest.setTimeout(120_000);
@@ -25,6 +25,14 @@ describe('malformed input changes nothing', () => {
     ({ api } = await h.organization('Acme'));
     channelId = (await api.post('/v1/channels', { name: 'C', type: 'PULL' })).body.id;
     relationshipId = (await api.post('/v1/relationships', { senderId: 'A', receiverId: 'B', transactionType: '850', channelId })).body.id;
+    // The registry learns of the relationship from routing's topic, a moment later: the snapshots
+    // compare what a refused request changed, so that replica must have settled first.
+    await eventually(
+      async () => (await h.db.query('SELECT count(*)::int AS n FROM registry.relationship_usage WHERE relationship_id = $1', [relationshipId])).rows[0].n,
+      (n) => n === 1,
+      10_000,
+      'the registry knows the relationship',
+    );
     admin = new Kafka({ brokers: testKafkaBrokers(), clientId: 'malformed-test', logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
   });

@@ -2,7 +2,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  ApiClient, createTestDatabase, PartnerReceiver, sendOneTransaction, startDistributed, testKafkaBrokers, uniqueName,
+  ApiClient, createTestDatabase, freePort, PartnerReceiver, sendOneTransaction, startDistributed, testKafkaBrokers, uniqueName,
   waitForStatus, WaybillProcess,
 } from '@waybill/testing';
 
@@ -18,9 +18,9 @@ describe('distributed mode: four services on a real Kafka broker, behind the edg
     receiver = await PartnerReceiver.start();
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'waybill-dist-'));
     await chmod(dataDir, 0o755);
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
     waybill = await startDistributed({
-      PORT: String(port),
+      PORT: String(await freePort()),
+      WAYBILL_SERVICE_PORTS: (await Promise.all([1, 2, 3, 4].map(() => freePort()))).join(','),
       KAFKA_BROKERS: testKafkaBrokers().join(','),
       WAYBILL_KAFKA_NAMESPACE: uniqueName('e2e'),
       DATABASE_URL: await createTestDatabase(),

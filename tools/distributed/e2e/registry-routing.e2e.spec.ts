@@ -31,9 +31,9 @@ describe('distributed: registry and routing across processes', () => {
     receiver = await PartnerReceiver.start();
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'waybill-dist-rr-'));
     await chmod(dataDir, 0o755);
-    const base = await freePort();
-    APPS.forEach((app, i) => (urls[app] = `http://127.0.0.1:${base + i}`));
-    env = { ...(await distributedEnv()), LOG_LEVEL: 'debug', WAYBILL_DATA_DIR: dataDir, WAYBILL_SERVICE_BASE_PORT: String(base) };
+    const ports = await Promise.all(APPS.map(() => freePort()));
+    APPS.forEach((app, i) => (urls[app] = `http://127.0.0.1:${ports[i]}`));
+    env = { ...(await distributedEnv()), LOG_LEVEL: 'debug', WAYBILL_DATA_DIR: dataDir, WAYBILL_SERVICE_PORTS: ports.join(',') };
     waybill = await startDistributed({ ...env, PORT: String(await freePort()) });
   });
   afterAll(async () => {

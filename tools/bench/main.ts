@@ -1,0 +1,634 @@
+/**
+ * `npm run bench -- [--quick] [--mode kafka|embedded]`: Waybill's delivery benchmark (issue #4).
+ *
+ * Starts Postgres (and Kafka in kafka mode), the services (kafka: the distributed mode, four
+ * processes and the edge; embedded: the standalone app on its Postgres log), and a loopback
+ * partner receiver in its own process (`receiver.ts`), then measures:
+ *  1. raw limit — undici straight to the receiver at the dispatcher's concurrency;
+ *  2. throughput — N transactions through `POST /v1/transactions/batch` over M channels;
+ *  3. latency — a steady 500 tx/s: ingest answer → partner arrival and → ACCEPTED visible;
+ *  4. isolation — run 2 again with 10 channels hanging and 10 answering 500;
+ *  5. footprint — dispatcher RSS after 10,000 channels got one transaction each.
+ * Progress goes to stderr; the last line on stdout is the JSON result.
+ * Everything started is stopped, also on failure or Ctrl-C. Traffic stays on 127.0.0.1.
+ *
+ * BENCH_CPU_PROF_DIR=<dir> profiles every Waybill process (`cpu-profile.ts`, preloaded through
+ * NODE_OPTIONS, which refuses `--cpu-prof` itself) into `<dir>/<app>-<pid>.cpuprofile`; summarise
+ * one with `profile-summary.ts`. BENCH_KEEP=1 keeps the temporary directory.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { Agent, request } from 'undici';
+import { startKafka } from '@waybill/kafka-local';
+import { findFreePort, startEmbeddedPostgres } from '@waybill/persistence';
+import { ApiClient, startDistributed, startWaybill, stopWaybill, WaybillProcess } from '@waybill/testing';
+
+type Mode = 'kafka' | 'embedded';
+
+interface Options {
+  mode: Mode;
+  quick: boolean;
+  channels: number;
+  transactions: number;
+  latencySeconds: number;
+  latencyRate: number;
+  footprintChannels: number;
+}
+
+const ROOT = path.resolve(__dirname, '../..');
+const MAX_CONCURRENCY = 4; // per channel; 100 channels × 4 stays within the dispatcher's healthy budget (512 − 128)
+const HEALTHY_BUDGET = 384;
+/**
+ * ingest→ACCEPTED is sampled on 1 transaction in 25, each polled every 50 ms with
+ * GET /v1/transactions/{id} (the figure's resolution). Denser sampling (1 in 10 every 20 ms) made
+ * thousands of GETs a second on the same two cores and measured the bench's own load.
+ */
+const ACCEPTED_SAMPLE = 25;
+const ACCEPTED_POLL_MS = 50;
+
+function parseArgs(argv: string[]): Options {
+  let mode: Mode = 'kafka';
+  let quick = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--quick') quick = true;
+    else if (a === '--mode') mode = argv[++i] as Mode;
+    else if (a.startsWith('--mode=')) mode = a.slice(7) as Mode;
+    else throw new Error(`unknown argument ${a} (use --quick, --mode kafka|embedded)`);
+  }
+  if (mode !== 'kafka' && mode !== 'embedded') throw new Error(`--mode must be kafka or embedded, not ${mode}`);
+  return {
+    mode,
+    quick,
+    channels: 100,
+    transactions: quick ? 10_000 : 50_000,
+    latencySeconds: quick ? 10 : 30,
+    latencyRate: 500,
+    footprintChannels: 10_000,
+  };
+}
+
+const t0 = Date.now();
+function log(line: string): void {
+  process.stderr.write(`[bench +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}\n`);
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const now = (): number => performance.timeOrigin + performance.now();
+
+function percentile(values: number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] * 10) / 10;
+}
+
+/** Runs `fn` over `items` with `limit` in flight. */
+async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i], i);
+      }
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cleanup: everything started registers how to stop it; run in reverse on exit, error or Ctrl-C.
+
+const cleanups: Array<{ what: string; run: () => Promise<unknown> }> = [];
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  if (!cleaning) {
+    cleaning = (async () => {
+      for (const c of cleanups.reverse()) {
+        log(`stopping ${c.what}`);
+        await Promise.race([c.run().catch((err) => log(`stopping ${c.what} failed: ${(err as Error).message}`)), sleep(30_000)]);
+      }
+    })();
+  }
+  return cleaning;
+}
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    log(`${sig}: cleaning up`);
+    void cleanup().then(() => process.exit(130));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The receiver process
+
+interface ReceiverStats {
+  requests: number;
+  delivered: number;
+  duplicates: number;
+  firstOk: number;
+  lastOk: number;
+  hanging: number;
+  paths: Record<string, { requests: number; ok: number; okFirst: number; okLast: number }>;
+}
+
+class Receiver {
+  private readonly agent = new Agent({ connections: 4 });
+  constructor(
+    readonly child: ChildProcess,
+    readonly base: string,
+  ) {}
+
+  static async start(): Promise<Receiver> {
+    const child = spawn(process.execPath, ['-r', '@swc-node/register', path.join(__dirname, 'receiver.ts')], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    cleanups.push({
+      what: 'receiver',
+      run: async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        await Promise.race([exited, sleep(5000)]);
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      },
+    });
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    const port = await Promise.race([
+      new Promise<number>((resolve) => lines.once('line', (l) => resolve(JSON.parse(l).port))),
+      exited.then(() => Promise.reject(new Error('receiver exited before listening'))),
+      sleep(30_000).then(() => Promise.reject(new Error('receiver not listening after 30 s'))),
+    ]);
+    return new Receiver(child, `http://127.0.0.1:${port}`);
+  }
+
+  private async ctl<T>(method: 'GET' | 'POST', p: string, body?: unknown): Promise<T> {
+    const res = await request(`${this.base}/_ctl/${p}`, {
+      method,
+      dispatcher: this.agent,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headersTimeout: 30_000,
+      bodyTimeout: 30_000,
+    });
+    return (await res.body.json()) as T;
+  }
+  stats = () => this.ctl<ReceiverStats>('GET', 'stats');
+  reset = () => this.ctl('POST', 'reset', {});
+  behaviour = (hang: string[], fail: string[]) => this.ctl('POST', 'behaviour', { hang, fail });
+  record = (on: boolean) => this.ctl('POST', 'record', { on });
+  arrivals = () => this.ctl<Record<string, number>>('GET', 'arrivals');
+  close = () => this.agent.close();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Waybill
+
+interface Stack {
+  api: ApiClient; // admin key
+  /** Where `/metrics` with `waybill_transactions` answers. */
+  projectionUrl: string;
+  dispatcherPid: () => Promise<number>;
+}
+
+async function childPids(parent: number): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) pids.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** The first of `count` consecutive ports on 127.0.0.1 that are free now (bounded tries). */
+async function freeRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = await findFreePort();
+    if (base + count > 65_535) continue;
+    let ok = true;
+    for (let p = base + 1; p < base + count && ok; p++) ok = await portFree(p);
+    if (ok) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}
+
+async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1]);
+  return Math.round((kb / 1024) * 10) / 10;
+}
+
+async function startStack(opts: Options, workDir: string): Promise<Stack> {
+  const adminKey = `wba_${randomBytes(18).toString('base64url')}`;
+  log('starting PostgreSQL' + (opts.mode === 'kafka' ? ' and Kafka' : ''));
+  const [pg, kafka] = await Promise.all([
+    startEmbeddedPostgres({ dataDir: path.join(workDir, 'postgres'), database: 'waybill' }),
+    opts.mode === 'kafka' ? startKafka({ dataDir: path.join(workDir, 'kafka'), log: (l) => log(`kafka: ${l}`) }) : Promise.resolve(undefined),
+  ]);
+  cleanups.push({ what: 'PostgreSQL', run: () => pg.stop() });
+  if (kafka) cleanups.push({ what: 'Kafka', run: () => kafka.stop() });
+  const env: Record<string, string> = {
+    NODE_ENV: '',
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: pg.url,
+    WAYBILL_ADMIN_KEY: adminKey,
+    WAYBILL_SECRET_KEY: randomBytes(32).toString('base64'),
+    WAYBILL_ALLOW_PRIVATE_TARGETS: 'true',
+    WAYBILL_DATA_DIR: path.join(workDir, 'waybill'),
+    ...(process.env.BENCH_CPU_PROF_DIR
+      ? {
+          NODE_OPTIONS: `-r @swc-node/register -r ${path.join(__dirname, 'cpu-profile.ts')}`,
+          BENCH_CPU_PROF_DIR: path.resolve(process.env.BENCH_CPU_PROF_DIR),
+        }
+      : {}),
+  };
+  let proc: WaybillProcess;
+  let projectionUrl: string;
+  let dispatcherPid: () => Promise<number>;
+  const port = await findFreePort();
+  if (opts.mode === 'kafka') {
+    // The services take WAYBILL_SERVICE_BASE_PORT … +3 in SERVICES order; pick a base with room.
+    const base = await freeRange(4);
+    log(`starting the distributed mode (edge :${port}, services :${base}…${base + 3})`);
+    const started = startDistributed({ ...env, PORT: String(port), KAFKA_BROKERS: (kafka?.brokers ?? []).join(','), WAYBILL_SERVICE_BASE_PORT: String(base) }, 180_000);
+    cleanups.push({ what: 'distributed mode', run: async () => stopWaybill(await started.catch(() => undefined), 'SIGTERM', 30_000) });
+    proc = await started;
+    projectionUrl = `http://127.0.0.1:${base + 3}`;
+    const dispatcherEntry = path.join(ROOT, 'apps', 'dispatcher', 'src', 'main.ts');
+    dispatcherPid = async () => {
+      for (const pid of await childPids(proc.child.pid ?? -1)) {
+        const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+        if (argv.includes(dispatcherEntry)) return pid;
+      }
+      throw new Error('dispatcher process not found');
+    };
+  } else {
+    log(`starting the standalone app (:${port}, embedded transport)`);
+    const started = startWaybill('standalone', { ...env, PORT: String(port) }, 120_000);
+    cleanups.push({ what: 'standalone app', run: async () => stopWaybill(await started.catch(() => undefined), 'SIGTERM', 30_000) });
+    proc = await started;
+    projectionUrl = proc.baseUrl;
+    dispatcherPid = async () => proc.child.pid ?? -1;
+  }
+  log(`Waybill ready at ${proc.baseUrl}`);
+  return { api: new ApiClient(proc.baseUrl, adminKey), projectionUrl, dispatcherPid };
+}
+
+async function acceptedCount(projectionUrl: string): Promise<number> {
+  const res = await request(`${projectionUrl}/metrics`, { headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const text = await res.body.text();
+  const m = /^waybill_transactions\{[^}]*status="ACCEPTED"[^}]*\}\s+([0-9.e+]+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+async function must<T>(p: Promise<{ status: number; body: T }>, expect: number, what: string): Promise<T> {
+  const res = await p;
+  if (res.status !== expect) throw new Error(`${what}: ${res.status} ${JSON.stringify(res.body).slice(0, 400)}`);
+  return res.body;
+}
+
+interface Route {
+  relationshipId: string;
+  path: string;
+}
+
+/**
+ * Creates `count` channels (`/<prefix>/<i>` on the receiver) and one relationship to each. All the
+ * channels first, then the relationships: in the distributed mode a relationship naming a channel
+ * that relationship-routing's replica has not seen yet waits for the replica to catch up, which
+ * pair by pair costs a Kafka round trip each.
+ */
+async function createChannels(api: ApiClient, receiverBase: string, count: number, prefix: string, parallel: number): Promise<Route[]> {
+  const channelIds: string[] = new Array(count);
+  const routes: Route[] = new Array(count);
+  const indexes = Array.from({ length: count }, (_, i) => i);
+  let done = 0;
+  await pool(indexes, parallel, async (i) => {
+    const p = `/${prefix}/${i}`;
+    const channel = await must<any>(
+      api.post('/v1/channels', {
+        name: `bench ${prefix} ${i}`,
+        type: 'HTTP',
+        url: `${receiverBase}${p}`,
+        format: 'JSON',
+        timeoutMs: 30_000,
+        retryPolicy: { strategy: 'fixed', maxRetries: 1, delayMs: 600_000 },
+        batch: null,
+        maxConcurrency: MAX_CONCURRENCY,
+      }),
+      201,
+      `channel ${p}`,
+    );
+    channelIds[i] = channel.id;
+    if (++done % 2000 === 0) log(`  ${done}/${count} channels`);
+  });
+  done = 0;
+  await pool(indexes, parallel, async (i) => {
+    const rel = await must<any>(
+      api.post('/v1/relationships', { senderId: 'BENCH', receiverId: `${prefix.toUpperCase()}${i}`, transactionType: '850', channelId: channelIds[i] }),
+      201,
+      `relationship ${prefix}/${i}`,
+    );
+    routes[i] = { relationshipId: rel.id, path: `/${prefix}/${i}` };
+    if (++done % 2000 === 0) log(`  ${done}/${count} relationships`);
+  });
+  return routes;
+}
+
+const payload = JSON.parse(readFileSync(path.join(__dirname, 'fixtures', 'purchase-order.json'), 'utf8'));
+
+/** Ingests `count` transactions round-robin over `routes` in batches of 500, `inFlight` batches at once. */
+async function ingest(api: ApiClient, routes: Route[], count: number, inFlight = 4, deadlineMs = 300_000): Promise<{ start: number; end: number; ids: string[] }> {
+  const batchSize = 500;
+  const batches = Math.ceil(count / batchSize);
+  const ids: string[] = [];
+  const start = now();
+  const deadline = Date.now() + deadlineMs;
+  await pool(
+    Array.from({ length: batches }, (_, b) => b),
+    inFlight,
+    async (b) => {
+      if (Date.now() > deadline) throw new Error('ingestion took too long');
+      const n = Math.min(batchSize, count - b * batchSize);
+      const transactions = Array.from({ length: n }, (_, k) => {
+        const i = b * batchSize + k;
+        return { relationshipId: routes[i % routes.length].relationshipId, businessNumber: `PO-${b}-${k}`, payload };
+      });
+      const body = await must<any>(api.post('/v1/transactions/batch', { transactions }), 202, `batch ${b}`);
+      const errors = body.data.filter((d: any) => !d.id);
+      if (errors.length) throw new Error(`batch ${b}: ${errors.length} items refused, e.g. ${JSON.stringify(errors[0])}`);
+      for (const d of body.data) ids.push(d.id);
+    },
+  );
+  return { start, end: now(), ids };
+}
+
+async function waitFor<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, timeoutMs: number, show: (v: T) => string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastLog = 0;
+  for (;;) {
+    const v = await read();
+    if (done(v)) return v;
+    if (Date.now() > deadline) {
+      log(`  ${what}: gave up after ${timeoutMs / 1000} s at ${show(v)}`);
+      return v;
+    }
+    if (Date.now() - lastLog > 5000) {
+      log(`  ${what}: ${show(v)}`);
+      lastLog = Date.now();
+    }
+    await sleep(100);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The phases
+
+async function rawLimit(receiver: Receiver, routes: Route[], total: number, concurrency: number): Promise<number> {
+  await receiver.reset();
+  const agent = new Agent({ connections: concurrency, pipelining: 1, keepAliveTimeout: 30_000 });
+  try {
+    const body = JSON.stringify({ id: 'raw', payload });
+    let next = 0;
+    let limit = total;
+    const run = async () => {
+      while (next < limit) {
+        const i = next++;
+        const res = await request(`${receiver.base}${routes[i % routes.length].path}`, {
+          method: 'POST',
+          dispatcher: agent,
+          headers: { 'content-type': 'application/json', 'waybill-transaction-id': `raw-${i}` },
+          body,
+        });
+        await res.body.dump();
+      }
+    };
+    // warm-up: open the connections
+    limit = Math.min(total, concurrency * 4);
+    await Promise.all(Array.from({ length: concurrency }, run));
+    await receiver.reset();
+    next = 0;
+    limit = total;
+    const start = now();
+    await Promise.all(Array.from({ length: concurrency }, run));
+    const stats = await receiver.stats();
+    const perSec = stats.delivered / ((stats.lastOk - start) / 1000);
+    log(`raw: ${stats.delivered} requests at ${concurrency} in flight: ${perSec.toFixed(0)}/s`);
+    return perSec;
+  } finally {
+    await agent.close();
+  }
+}
+
+interface ThroughputResult {
+  deliveredPerSec: number;
+  /** Delivered/s of the given paths (the healthy 80 in the isolation run). */
+  perSecOf(paths: string[]): { delivered: number; perSec: number };
+}
+
+async function throughput(stack: Stack, receiver: Receiver, routes: Route[], n: number, deliveredTarget: number, timeoutMs: number, label: string): Promise<ThroughputResult> {
+  log(`${label}: ingesting ${n} transactions over ${routes.length} channels`);
+  const { start, end } = await ingest(stack.api, routes, n);
+  log(`${label}: ingested in ${((end - start) / 1000).toFixed(1)} s (${(n / ((end - start) / 1000)).toFixed(0)}/s)`);
+  const stats = await waitFor(
+    `${label} deliveries`,
+    () => receiver.stats(),
+    (s) => s.delivered >= deliveredTarget,
+    timeoutMs,
+    (s) => `${s.delivered}/${deliveredTarget} delivered, ${s.requests} requests`,
+  );
+  const seconds = (stats.lastOk - start) / 1000;
+  const deliveredPerSec = stats.delivered / seconds;
+  log(`${label}: ${stats.delivered} delivered (${stats.duplicates} duplicates) in ${seconds.toFixed(1)} s: ${deliveredPerSec.toFixed(0)}/s`);
+  return {
+    deliveredPerSec,
+    perSecOf: (paths) => {
+      let delivered = 0;
+      let last = 0;
+      for (const p of paths) {
+        const s = stats.paths[p];
+        if (!s) continue;
+        delivered += s.ok;
+        last = Math.max(last, s.okLast);
+      }
+      return { delivered, perSec: last > start ? delivered / ((last - start) / 1000) : 0 };
+    },
+  };
+}
+
+async function latency(stack: Stack, receiver: Receiver, routes: Route[], rate: number, seconds: number): Promise<{ p50: number | null; p99: number | null; acceptedP99: number | null; acceptedP50: number | null }> {
+  await receiver.reset();
+  await receiver.record(true);
+  // 500 tx/s as batches of 5 every 10 ms (a tick of 1 ms would cost the driver more than Waybill).
+  const perTick = 5;
+  const tickMs = (1000 * perTick) / rate;
+  const ticks = Math.round((seconds * 1000) / tickMs);
+  const answered = new Map<string, number>();
+  const acceptedLatencies: number[] = [];
+  const polls: Promise<void>[] = [];
+  const start = now();
+  let late = 0;
+  const inflight: Promise<void>[] = [];
+  let sample = 0;
+  for (let t = 0; t < ticks; t++) {
+    const due = start + t * tickMs;
+    const wait = due - now();
+    if (wait > 0) await sleep(wait);
+    else if (wait < -tickMs) late++;
+    const transactions = Array.from({ length: perTick }, (_, k) => ({ relationshipId: routes[(t * perTick + k) % routes.length].relationshipId, payload }));
+    inflight.push(
+      (async () => {
+        const body = await must<any>(stack.api.post('/v1/transactions/batch', { transactions }), 202, 'latency batch');
+        const at = now();
+        for (const d of body.data) {
+          if (!d.id) continue;
+          answered.set(d.id, at);
+          if (sample++ % ACCEPTED_SAMPLE === 0) polls.push(pollAccepted(stack.api, d.id, at, acceptedLatencies));
+        }
+      })(),
+    );
+  }
+  await Promise.all(inflight);
+  log(`latency: sent ${answered.size} in ${((now() - start) / 1000).toFixed(1)} s (${late} ticks late)`);
+  await waitFor('latency deliveries', () => receiver.stats(), (s) => s.delivered >= answered.size, 60_000, (s) => `${s.delivered}/${answered.size}`);
+  await Promise.all(polls);
+  const arrivals = await receiver.arrivals();
+  await receiver.record(false);
+  const lat: number[] = [];
+  for (const [id, at] of answered) if (arrivals[id] !== undefined) lat.push(arrivals[id] - at);
+  const result = { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), acceptedP50: percentile(acceptedLatencies, 0.5), acceptedP99: percentile(acceptedLatencies, 0.99) };
+  log(`latency: ingest→partner p50 ${result.p50} ms p99 ${result.p99} ms (${lat.length} arrivals); ingest→ACCEPTED p50 ${result.acceptedP50} ms p99 ${result.acceptedP99} ms (${acceptedLatencies.length} sampled)`);
+  return result;
+}
+
+async function pollAccepted(api: ApiClient, id: string, answeredAt: number, out: number[]): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const res = await api.get(`/v1/transactions/${id}`);
+    if (res.status === 200 && res.body?.status === 'ACCEPTED') {
+      out.push(now() - answeredAt);
+      return;
+    }
+    await sleep(ACCEPTED_POLL_MS);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const hardLimitMs = opts.quick ? 6 * 60_000 : 30 * 60_000;
+  const watchdog = setTimeout(() => {
+    log(`the whole run took longer than ${hardLimitMs / 60_000} min: stopping`);
+    void cleanup().then(() => process.exit(2));
+  }, hardLimitMs);
+  watchdog.unref();
+
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'waybill-bench-'));
+  await chmod(workDir, 0o755);
+  if (!process.env.BENCH_KEEP) cleanups.push({ what: 'work dir', run: () => rm(workDir, { recursive: true, force: true }) });
+  log(`mode ${opts.mode}${opts.quick ? ' (quick)' : ''}: M=${opts.channels} channels, N=${opts.transactions}; work dir ${workDir}`);
+
+  const [receiver, stack] = await Promise.all([Receiver.start(), startStack(opts, workDir)]);
+  const org = await must<any>(stack.api.post('/v1/organizations', { name: 'Bench' }), 201, 'organisation');
+  const api = stack.api.withKey(org.apiKey);
+  const s: Stack = { ...stack, api };
+
+  log(`creating ${opts.channels} channels`);
+  const routes = await createChannels(api, receiver.base, opts.channels, 'c', 16);
+  const concurrency = Math.min(opts.channels * MAX_CONCURRENCY, HEALTHY_BUDGET);
+
+  // 1. raw limit
+  const rawPerSec = await rawLimit(receiver, routes, opts.transactions, concurrency);
+
+  // warm-up through Waybill (JIT, connections, topics): 1,000 transactions, not measured
+  await receiver.reset();
+  log('warm-up: 1000 transactions');
+  await ingest(api, routes, 1000);
+  await waitFor('warm-up', () => receiver.stats(), (st) => st.delivered >= 1000, 60_000, (st) => `${st.delivered}/1000`);
+  let acceptedSoFar = 1000;
+
+  // 2. throughput
+  await receiver.reset();
+  const run2 = await throughput(s, receiver, routes, opts.transactions, opts.transactions, opts.quick ? 90_000 : 300_000, 'throughput');
+  acceptedSoFar += opts.transactions;
+  const acceptedStart = Date.now();
+  const accepted = await waitFor('ACCEPTED', () => acceptedCount(stack.projectionUrl), (c) => c >= acceptedSoFar, 120_000, (c) => `${c}/${acceptedSoFar}`);
+  log(`throughput: ${accepted}/${acceptedSoFar} ACCEPTED visible ${((Date.now() - acceptedStart) / 1000).toFixed(1)} s after the last delivery`);
+
+  // 3. latency
+  const lat = await latency(s, receiver, routes, opts.latencyRate, opts.latencySeconds);
+
+  // 4. isolation
+  await receiver.reset();
+  const hang = routes.slice(0, 10).map((r) => r.path);
+  const fail = routes.slice(10, 20).map((r) => r.path);
+  const healthy = routes.slice(20).map((r) => r.path);
+  await receiver.behaviour(hang, fail);
+  const healthyTarget = Math.floor((opts.transactions * healthy.length) / routes.length);
+  const run4 = await throughput(s, receiver, routes, opts.transactions, healthyTarget, opts.quick ? 90_000 : 300_000, 'isolation');
+  const before = run2.perSecOf(healthy);
+  const after = run4.perSecOf(healthy);
+  const isolation = before.perSec > 0 ? after.perSec / before.perSec : null;
+  // The figure asked for compares the same 80 channels; when Waybill (not the partner) is the
+  // limit, run 2 splits its capacity over 100 channels, so up to 1/0.8 = 1.25 is "no harm". This
+  // one compares with all of run 2's deliveries instead: ≥ 1 means the sick 20 took nothing away.
+  log(`isolation vs run 2's total rate: ${(after.perSec / run2.deliveredPerSec).toFixed(3)}`);
+  const st4 = await receiver.stats();
+  log(
+    `isolation: healthy 80 ${after.delivered} at ${after.perSec.toFixed(0)}/s vs ${before.delivered} at ${before.perSec.toFixed(0)}/s in run 2 → ${isolation?.toFixed(3)}; ` +
+      `${st4.hanging} requests hanging, ${fail.reduce((a, p) => a + (st4.paths[p]?.requests ?? 0), 0)} requests answered 500`,
+  );
+
+  // 5. footprint
+  await receiver.reset();
+  log(`footprint: creating ${opts.footprintChannels} channels`);
+  const fRoutes = await createChannels(api, receiver.base, opts.footprintChannels, 'f', 32);
+  await ingest(api, fRoutes, opts.footprintChannels);
+  await waitFor('footprint deliveries', () => receiver.stats(), (st) => st.delivered >= opts.footprintChannels, 120_000, (st) => `${st.delivered}/${opts.footprintChannels}`);
+  const pid = await stack.dispatcherPid();
+  const dispatcherRssMb = await rssMb(pid);
+  log(`footprint: dispatcher (pid ${pid}) VmRSS ${dispatcherRssMb} MB`);
+
+  const round = (v: number | null, d = 0) => (v === null || !Number.isFinite(v) ? null : Math.round(v * 10 ** d) / 10 ** d);
+  const result = {
+    mode: opts.mode,
+    rawPerSec: round(rawPerSec),
+    deliveredPerSec: round(run2.deliveredPerSec),
+    ratio: round(run2.deliveredPerSec / rawPerSec, 3),
+    p50Ms: lat.p50,
+    p99Ms: lat.p99,
+    acceptedP99Ms: lat.acceptedP99,
+    isolation: round(isolation, 3),
+    dispatcherRssMb,
+  };
+  await receiver.close();
+  await cleanup();
+  log(`done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  async (err) => {
+    log(`failed: ${(err as Error).stack ?? err}`);
+    await cleanup();
+    process.exit(1);
+  },
+);
