@@ -50,7 +50,9 @@ async function waitReady(url: string, child: ChildProcess, timeoutMs = 120_000):
 
 async function main(): Promise<void> {
   const dataDir = path.resolve(process.env.WAYBILL_DATA_DIR ?? path.join(ROOT, '.waybill', 'distributed'));
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  // Others may pass through (not list): PostgreSQL's own user must reach its cluster below, when
+    // Waybill runs as root. What is secret inside (the secret key) is 0600 on its own.
+    await mkdir(dataDir, { recursive: true, mode: 0o711 });
   const edgePort = Number(process.env.PORT ?? 3000);
   // The services listen on WAYBILL_SERVICE_PORTS (four ports, in SERVICES' order), else on the four
   // ports after the edge's.

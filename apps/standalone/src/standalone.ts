@@ -21,7 +21,9 @@ export const standalone: ServiceSpec = {
   embeddedTransport: true,
   prepare: async (config, log) => {
     const dataDir = path.resolve(config.dataDir);
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    // Others may pass through (not list): PostgreSQL's own user must reach its cluster below, when
+    // Waybill runs as root. What is secret inside (the secret key) is 0600 on its own.
+    await mkdir(dataDir, { recursive: true, mode: 0o711 });
     const secretKey = config.secretKey ?? (await loadOrCreateSecretKey(dataDir, log));
     if (config.databaseUrl) return { config: { ...config, secretKey } };
     const pg = await startEmbeddedPostgres({
