@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { eventMessage } from '@waybill/messaging';
 import { generateApiKey, newId } from '@waybill/platform';
-import { ApiClient, PartnerReceiver } from '@waybill/testing';
+import { ApiClient, eventually, PartnerReceiver } from '@waybill/testing';
 import { DispatcherHarness } from '../__fixtures__/dispatcher-harness';
 
 /** A partner's identity provider: answers the client credentials grant, as scripted, and counts. */
@@ -172,8 +172,14 @@ describe('dispatcher (Kafka): OAuth2 client credentials, and the channel endpoin
       const channel = await h.channel({ url: receiver.url(hook), retryPolicy: { strategy: 'fixed', maxRetries: 2, delayMs: 100 } });
       const [d] = await h.sendMany(channel, 1);
       await h.events.outcomes([d.transactionId]);
-      const health = await h.api.get(`/v1/channels/${channel.id}/health`);
-      expect(health.status).toBe(200);
+      // The outcome's events are out a moment before the channel's health row records the end of
+      // the attempt: wait for the health the channel settles in.
+      const health = await eventually(
+        () => h.api.get(`/v1/channels/${channel.id}/health`),
+        (r) => r.status === 200 && r.body.inFlight === 0 && r.body.waiting === 0,
+        10_000,
+        'the channel settles',
+      );
       expect(health.body).toMatchObject({ channelId: channel.id, circuit: 'CLOSED', inFlight: 0, waiting: 0 });
       expect(health.body.lastOutcomes.map((o: { outcome: string; statusCode: number }) => [o.outcome, o.statusCode])).toEqual([
         ['ACCEPTED', 200],
