@@ -133,7 +133,7 @@ export class DispatcherHarness {
 
   private readonly keyIssued: Promise<void>;
 
-  static async start(mode: Mode, options: Partial<DispatcherOptions> = {}, startDispatcher = true, extraEnv: Record<string, string> = {}): Promise<DispatcherHarness> {
+  static async start(mode: Mode, options: Partial<DispatcherOptions> = {}, startDispatcher = true): Promise<DispatcherHarness> {
     const databaseUrl = await createTestDatabase();
     const env: Record<string, string> = {
       DATABASE_URL: databaseUrl,
@@ -142,7 +142,6 @@ export class DispatcherHarness {
       PORT: '0',
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
       ...(mode === 'kafka' ? { KAFKA_BROKERS: testKafkaBrokers().join(','), WAYBILL_KAFKA_NAMESPACE: uniqueName('disp') } : {}),
-      ...extraEnv,
     };
     const transport: MessageTransport =
       mode === 'kafka'

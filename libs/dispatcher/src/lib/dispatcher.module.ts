@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { DynamicModule, Module, Provider } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
@@ -34,8 +33,7 @@ const providers: Provider[] = [
   {
     provide: ParkedDeliveries,
     inject: [DISPATCHER_DB, TRANSPORT],
-    // A new holder id for each process: a restarted instance is not the one that held the leases.
-    useFactory: (ds: DataSource, transport: MessageTransport) => new ParkedDeliveries(ds, transport.outbox(SCHEMA), randomUUID()),
+    useFactory: (ds: DataSource, transport: MessageTransport) => new ParkedDeliveries(ds, transport.outbox(SCHEMA)),
   },
   { provide: ChannelHealthStore, inject: [DISPATCHER_DB], useFactory: (ds: DataSource) => new ChannelHealthStore(ds) },
   { provide: EventPublisher, inject: [TRANSPORT], useFactory: (transport: MessageTransport) => new EventPublisher(transport) },
