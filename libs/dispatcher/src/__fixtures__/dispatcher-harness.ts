@@ -133,7 +133,7 @@ export class DispatcherHarness {
 
   private readonly keyIssued: Promise<void>;
 
-  static async start(mode: Mode, options: Partial<DispatcherOptions> = {}, startDispatcher = true): Promise<DispatcherHarness> {
+  static async start(mode: Mode, options: Partial<DispatcherOptions> = {}, startDispatcher = true, extraEnv: Record<string, string> = {}): Promise<DispatcherHarness> {
     const databaseUrl = await createTestDatabase();
     const env: Record<string, string> = {
       DATABASE_URL: databaseUrl,
@@ -142,6 +142,7 @@ export class DispatcherHarness {
       PORT: '0',
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
       ...(mode === 'kafka' ? { KAFKA_BROKERS: testKafkaBrokers().join(','), WAYBILL_KAFKA_NAMESPACE: uniqueName('disp') } : {}),
+      ...extraEnv,
     };
     const transport: MessageTransport =
       mode === 'kafka'
@@ -185,6 +186,20 @@ export class DispatcherHarness {
   async stopDispatcher(): Promise<void> {
     await this.service?.stop();
     this.service = null;
+  }
+
+  /** A client of the dispatcher's API with the key of another organisation. */
+  async stranger(): Promise<ApiClient> {
+    const key = generateApiKey();
+    const orgId = newId('org');
+    await this.transport.publish([
+      eventMessage('api-key.issued.v1', {
+        orgId,
+        key: `key_${key.prefix}`,
+        data: { apiKeyId: `key_${key.prefix}`, orgId, keyHash: key.hash, prefix: key.prefix, createdAt: new Date().toISOString() },
+      }),
+    ]);
+    return new ApiClient(this.api.baseUrl, key.key);
   }
 
   encrypt(secret: string): string {

@@ -31,11 +31,15 @@ describe('dispatcher (Kafka): SIGKILL mid-flight', () => {
   it('a new dispatcher process delivers every delivery of the one that was killed', async () => {
     receiver.always(HOOK, { slowMs: 400, status: 200 });
     first = await startWaybill('dispatcher', { ...h.env, PORT: String(await freePort()) }, 60_000);
-    const channel = await h.channel({ url: receiver.url(HOOK), maxConcurrency: 5, timeoutMs: 2_000 });
+    // A long timeout: the leases of what was in flight would hold for a minute.
+    const channel = await h.channel({ url: receiver.url(HOOK), maxConcurrency: 5, timeoutMs: 60_000 });
     const ds = await h.sendMany(channel, N);
 
-    await receiver.waitFor(12, (r) => r.path === HOOK, 30_000);
+    // By then the batch has handed what it still held to the parked line (maxHoldMs): some rows
+    // leased by the first process, in flight, the others waiting.
+    await receiver.waitFor(40, (r) => r.path === HOOK, 30_000);
     expect(await first.stop('SIGKILL')).toBe('SIGKILL');
+    const crashedAt = Date.now();
     const atCrash = new Set(receiver.requestsTo(HOOK).map((r) => r.headers['waybill-transaction-id']));
     expect(atCrash.size).toBeLessThan(N);
 
@@ -43,6 +47,9 @@ describe('dispatcher (Kafka): SIGKILL mid-flight', () => {
     const ids = ds.map((d) => d.transactionId);
     const outcomes = await h.events.outcomes(ids, 60_000);
     expect(new Set(Object.values(outcomes))).toEqual(new Set(['transaction.accepted.v1']));
+    // The dead process's leases were taken back once its partition moved (session timeout, 10 s),
+    // not when they ran out (a minute).
+    expect(Date.now() - crashedAt).toBeLessThan(40_000);
     const received = new Set(receiver.requestsTo(HOOK).map((r) => r.headers['waybill-transaction-id']));
     expect(ids.filter((id) => !received.has(id))).toEqual([]);
   }, 120_000);

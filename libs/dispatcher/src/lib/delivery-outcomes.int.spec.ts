@@ -177,3 +177,31 @@ describe('dispatcher (Kafka): each partner answer, and what the partner receives
     expect(receiver.requestsTo(fixed)[0].headers['waybill-attempt']).toBe('2');
   });
 });
+
+describe('dispatcher (embedded), private targets refused: the SSRF guard at connect time', () => {
+  let h: DispatcherHarness;
+  let receiver: PartnerReceiver;
+
+  beforeAll(async () => {
+    receiver = await PartnerReceiver.start();
+    h = await DispatcherHarness.start('embedded', {}, true, { WAYBILL_ALLOW_PRIVATE_TARGETS: 'false' });
+  }, 60_000);
+
+  afterAll(async () => {
+    await h?.stop();
+    await receiver?.stop();
+  });
+
+  it('a loopback destination is refused at connect time, before any request: FAILED, not retried, the breaker untouched', async () => {
+    // What a name rebound to 127.0.0.1 after the registry checked it comes to at connect time.
+    const channel = await h.channel({ url: receiver.url('/internal'), circuitBreaker: { errorThresholdPercentage: 1, volumeThreshold: 1, resetTimeoutMs: 60_000 } });
+    const [d] = await h.sendMany(channel, 1);
+    expect((await h.events.outcomes([d.transactionId]))[d.transactionId]).toBe('transaction.failed.v1');
+    const [attempt] = h.events.of('delivery.attempted.v1', (a) => a.transactionId === d.transactionId);
+    expect(attempt).toMatchObject({ outcome: 'FAILED', statusCode: null, error: expect.stringMatching(/destination refused/) });
+    expect(receiver.requestsTo('/internal')).toHaveLength(0);
+    expect((await h.api.get(`/v1/channels/${channel.id}/health`)).body.circuit).toBe('CLOSED');
+    const test = await h.api.post(`/v1/channels/${channel.id}/test`);
+    expect(test.body).toMatchObject({ statusCode: null, outcome: 'FAILED', error: expect.stringMatching(/destination refused/) });
+  });
+});

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { DynamicModule, Module, Provider } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
@@ -33,7 +34,8 @@ const providers: Provider[] = [
   {
     provide: ParkedDeliveries,
     inject: [DISPATCHER_DB, TRANSPORT],
-    useFactory: (ds: DataSource, transport: MessageTransport) => new ParkedDeliveries(ds, transport.outbox(SCHEMA)),
+    // A new holder id for each process: a restarted instance is not the one that held the leases.
+    useFactory: (ds: DataSource, transport: MessageTransport) => new ParkedDeliveries(ds, transport.outbox(SCHEMA), randomUUID()),
   },
   { provide: ChannelHealthStore, inject: [DISPATCHER_DB], useFactory: (ds: DataSource) => new ChannelHealthStore(ds) },
   { provide: EventPublisher, inject: [TRANSPORT], useFactory: (transport: MessageTransport) => new EventPublisher(transport) },

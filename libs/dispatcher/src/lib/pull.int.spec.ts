@@ -1,6 +1,3 @@
-import { eventMessage } from '@waybill/messaging';
-import { generateApiKey, newId } from '@waybill/platform';
-import { ApiClient } from '@waybill/testing';
 import type { ChannelState } from '@waybill/contracts';
 import { DispatcherHarness } from '../__fixtures__/dispatcher-harness';
 
@@ -120,12 +117,7 @@ describe('dispatcher (embedded): pull channels', () => {
     const push = await h.channel({ url: 'http://127.0.0.1:9/x' });
     expect((await messages(push)).status).toBe(409);
     const channel = await pullChannel();
-    const key = generateApiKey();
-    const org = newId('org');
-    await h.transport.publish([
-      eventMessage('api-key.issued.v1', { orgId: org, key: `key_${key.prefix}`, data: { apiKeyId: `key_${key.prefix}`, orgId: org, keyHash: key.hash, prefix: key.prefix, createdAt: new Date().toISOString() } }),
-    ]);
-    const stranger = new ApiClient(h.api.baseUrl, key.key);
+    const stranger = await h.stranger();
     expect((await stranger.get(`/v1/channels/${channel.id}/messages`)).status).toBe(404);
     expect((await stranger.post(`/v1/channels/${channel.id}/messages/ack`, { deliveryIds: ['x'] })).status).toBe(404);
     expect((await messages(channel, '?limit=0')).status).toBe(400);

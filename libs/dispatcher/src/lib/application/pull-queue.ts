@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { ChannelState, DeliveryRequestedV1 } from '@waybill/contracts';
 import { nextRetry } from '@waybill/delivery';
 import { delay, Outbox, OutgoingMessage, Signal } from '@waybill/messaging';
+import { CONTENT_TYPES } from '../domain/partner-request';
 import * as ev from './engine/delivery-events';
 import type { Delivery } from './engine/work';
 
@@ -15,8 +16,6 @@ const SWEEP_BATCH = 500;
 /** Finished messages are kept this long, so that a repeated ack or nack answers the same (ms). */
 const KEEP_FINISHED_MS = 24 * 3_600_000;
 const PURGE_EVERY_MS = 10 * 60_000;
-
-const CONTENT_TYPES = { JSON: 'application/json', XML: 'application/xml', X12: 'application/edi-x12' } as const;
 
 export type PullState = 'QUEUED' | 'ACCEPTED' | 'REJECTED' | 'FAILED';
 

@@ -5,7 +5,8 @@ type Format = DeliveryRequestedV1['format'];
 
 export const USER_AGENT = 'Waybill/0.1';
 
-const CONTENT_TYPES = { JSON: 'application/json', XML: 'application/xml', X12: 'application/edi-x12' } as const;
+/** The body's content type, by format. */
+export const CONTENT_TYPES = { JSON: 'application/json', XML: 'application/xml', X12: 'application/edi-x12' } as const;
 
 /** What a partner's endpoint receives for one delivery attempt (see API.md). */
 export interface PartnerRequest {

@@ -97,5 +97,29 @@ export class DispatcherLines1732370300001 implements MigrationInterface {
   }
 }
 
-export const DISPATCHER_MIGRATIONS = [CreateMessagingTables1732370000001, CreateDispatcher1732370300000, DispatcherLines1732370300001];
+/**
+ * Who holds a lease, and which dispatcher instances are alive: a new owner of a partition takes
+ * back at once the rows leased by an instance that stopped beating (it crashed), instead of
+ * waiting for their leases to run out.
+ */
+export class DispatcherInstances1732370300002 implements MigrationInterface {
+  name = 'DispatcherInstances1732370300002';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query('ALTER TABLE parked_deliveries ADD COLUMN leased_by text');
+    await q.query('CREATE TABLE dispatcher_instances (instance_id text PRIMARY KEY, seen_at timestamptz NOT NULL)');
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP TABLE dispatcher_instances');
+    await q.query('ALTER TABLE parked_deliveries DROP COLUMN leased_by');
+  }
+}
+
+export const DISPATCHER_MIGRATIONS = [
+  CreateMessagingTables1732370000001,
+  CreateDispatcher1732370300000,
+  DispatcherLines1732370300001,
+  DispatcherInstances1732370300002,
+];
 export const DISPATCHER_DB = Symbol('dispatcher.db');

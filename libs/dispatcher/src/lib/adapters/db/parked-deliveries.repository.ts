@@ -52,7 +52,16 @@ interface Row {
 }
 
 const RETURNING = 'delivery_id, org_id, channel_id, partition, next_attempt, first_attempt_at, batch_id, request, seq, due_at';
-const CLAIMABLE = '(leased_until IS NULL OR leased_until <= now())';
+/** An instance that has not beaten for this long is dead: its leases are void (s). */
+export const STALE_AFTER_S = 6;
+
+/** A row nobody holds: not leased, its lease ran out, or its holder is dead. `p`: the row's alias. */
+function claimable(p = 'parked_deliveries'): string {
+  return `(${p}.leased_until IS NULL OR ${p}.leased_until <= now() OR NOT EXISTS (
+            SELECT 1 FROM dispatcher_instances i
+             WHERE i.instance_id = ${p}.leased_by AND i.seen_at > now() - interval '${STALE_AFTER_S} seconds'))`;
+}
+const CLAIMABLE = claimable();
 
 type RowOp =
   | { kind: 'park'; entries: ParkEntry[] }
@@ -86,7 +95,19 @@ export class ParkedDeliveries {
   constructor(
     private readonly ds: DataSource,
     private readonly outbox: Outbox,
+    /** This instance: the holder of the leases it takes. */
+    private readonly instanceId: string,
   ) {}
+
+  /** Says this instance is alive (its leases hold); forgets instances gone for a day. */
+  async beat(): Promise<void> {
+    await this.ds.query(
+      `WITH gone AS (DELETE FROM dispatcher_instances WHERE seen_at < now() - interval '1 day')
+       INSERT INTO dispatcher_instances (instance_id, seen_at) VALUES ($1, now())
+       ON CONFLICT (instance_id) DO UPDATE SET seen_at = now()`,
+      [this.instanceId],
+    );
+  }
 
   /** Parks `entries` (a row that exists is updated). */
   park(entries: ParkEntry[]): Promise<void> {
@@ -139,7 +160,7 @@ export class ParkedDeliveries {
         const ids = retries.flatMap((r) => r.deliveryIds);
         const each = <T>(f: (r: (typeof retries)[number]) => T): T[] => retries.flatMap((r) => r.deliveryIds.map(() => f(r)));
         await em.query(
-          `UPDATE parked_deliveries p SET next_attempt = r.attempt, due_at = r.due_at, expires_at = r.expires_at, leased_until = NULL
+          `UPDATE parked_deliveries p SET next_attempt = r.attempt, due_at = r.due_at, expires_at = r.expires_at, leased_until = NULL, leased_by = NULL
              FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::timestamptz[]) AS r(delivery_id, attempt, due_at, expires_at)
             WHERE p.delivery_id = r.delivery_id`,
           [ids, each((r) => r.attempt), each((r) => r.dueAt), each((r) => r.expiresAt)],
@@ -155,13 +176,13 @@ export class ParkedDeliveries {
   /** Takes up to `limit` due rows of a channel, in line order, leased until `leasedUntil`. */
   async claim(channelId: string, limit: number, leasedUntil: Date): Promise<ParkedRow[]> {
     const [rows]: [Row[], number] = await this.ds.query(
-      `UPDATE parked_deliveries SET leased_until = $3
+      `UPDATE parked_deliveries SET leased_until = $3, leased_by = $4
         WHERE delivery_id IN (
           SELECT delivery_id FROM parked_deliveries
            WHERE channel_id = $1 AND due_at <= now() AND ${CLAIMABLE}
            ORDER BY due_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED)
         RETURNING ${RETURNING}`,
-      [channelId, limit, leasedUntil],
+      [channelId, limit, leasedUntil, this.instanceId],
     );
     return inLineOrder(rows).map(toParked);
   }
@@ -173,10 +194,10 @@ export class ParkedDeliveries {
          SELECT batch_id FROM parked_deliveries
           WHERE channel_id = $1 AND batch_id IS NOT NULL AND due_at <= now() AND ${CLAIMABLE}
           GROUP BY batch_id ORDER BY min(due_at), min(seq) LIMIT $2)
-       UPDATE parked_deliveries p SET leased_until = $3
-         FROM due WHERE p.batch_id = due.batch_id AND (p.leased_until IS NULL OR p.leased_until <= now())
+       UPDATE parked_deliveries p SET leased_until = $3, leased_by = $4
+         FROM due WHERE p.batch_id = due.batch_id AND ${claimable('p')}
        RETURNING ${RETURNING.split(', ').map((c) => `p.${c}`).join(', ')}`,
-      [channelId, limit, leasedUntil],
+      [channelId, limit, leasedUntil, this.instanceId],
     );
     const batches = new Map<string, Row[]>();
     for (const r of inLineOrder(rows)) batches.set(r.batch_id as string, [...(batches.get(r.batch_id as string) ?? []), r]);
@@ -212,8 +233,8 @@ export class ParkedDeliveries {
       const cut = head.findIndex((h) => h.format !== format);
       const ids = (cut === -1 ? head : head.slice(0, cut)).map((h) => h.delivery_id);
       const [rows]: [Row[], number] = await em.query(
-        `UPDATE parked_deliveries SET batch_id = $2, leased_until = $3 WHERE delivery_id = ANY($1) RETURNING ${RETURNING}`,
-        [ids, batchId, leasedUntil],
+        `UPDATE parked_deliveries SET batch_id = $2, leased_until = $3, leased_by = $4 WHERE delivery_id = ANY($1) RETURNING ${RETURNING}`,
+        [ids, batchId, leasedUntil, this.instanceId],
       );
       return { rows: inLineOrder(rows).map(toParked), readyAt: null };
     });
@@ -292,12 +313,12 @@ export class ParkedDeliveries {
   /** Gives leases back (rows this instance will not finish): claimable again at once. */
   async release(deliveryIds: string[]): Promise<void> {
     if (deliveryIds.length === 0) return;
-    await this.ds.query('UPDATE parked_deliveries SET leased_until = NULL WHERE delivery_id = ANY($1)', [deliveryIds]);
+    await this.ds.query('UPDATE parked_deliveries SET leased_until = NULL, leased_by = NULL WHERE delivery_id = ANY($1)', [deliveryIds]);
   }
 
   /** Gives back every lease: for the embedded mode's single instance, whose earlier run is gone. */
   async releaseAll(): Promise<void> {
-    await this.ds.query('UPDATE parked_deliveries SET leased_until = NULL WHERE leased_until IS NOT NULL');
+    await this.ds.query('UPDATE parked_deliveries SET leased_until = NULL, leased_by = NULL WHERE leased_until IS NOT NULL');
   }
 
   private async insert(em: EntityManager, entries: ParkEntry[]): Promise<void> {
@@ -305,12 +326,14 @@ export class ParkedDeliveries {
     const col = <T>(f: (e: ParkEntry) => T): T[] => entries.map(f);
     await em.query(
       `INSERT INTO parked_deliveries
-         (delivery_id, channel_id, partition, org_id, next_attempt, first_attempt_at, due_at, leased_until, expires_at, batch_id, request)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::timestamptz[], $7::timestamptz[],
-                            $8::timestamptz[], $9::timestamptz[], $10::text[], $11::jsonb[])
+         (delivery_id, channel_id, partition, org_id, next_attempt, first_attempt_at, due_at, leased_until, expires_at, batch_id, request, leased_by)
+       SELECT u.*, CASE WHEN u.leased_until IS NULL THEN NULL ELSE $12 END
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::timestamptz[], $7::timestamptz[],
+                     $8::timestamptz[], $9::timestamptz[], $10::text[], $11::jsonb[])
+              AS u(delivery_id, channel_id, partition, org_id, next_attempt, first_attempt_at, due_at, leased_until, expires_at, batch_id, request)
        ON CONFLICT (delivery_id) DO UPDATE SET
          next_attempt = EXCLUDED.next_attempt, due_at = EXCLUDED.due_at, leased_until = EXCLUDED.leased_until,
-         expires_at = EXCLUDED.expires_at, batch_id = EXCLUDED.batch_id`,
+         leased_by = EXCLUDED.leased_by, expires_at = EXCLUDED.expires_at, batch_id = EXCLUDED.batch_id`,
       [
         col((e) => e.delivery.request.deliveryId),
         col((e) => e.delivery.request.channelId),
@@ -323,6 +346,7 @@ export class ParkedDeliveries {
         col((e) => e.expiresAt),
         col((e) => e.batchId),
         col((e) => JSON.stringify(e.delivery.request)),
+        this.instanceId,
       ],
     );
   }

@@ -146,6 +146,7 @@ function describeFailure(err: unknown, timeout: AbortSignal, timeoutMs: number):
   return { exchange: { kind: 'connection-error', code }, error: `${code}: ${e.message}` };
 }
 
-function elapsed(started: number): number {
+/** Whole ms since `started` (a `performance.now()`). */
+export function elapsed(started: number): number {
   return Math.max(0, Math.round(performance.now() - started));
 }

@@ -1,7 +1,7 @@
 import type { ChannelState } from '@waybill/contracts';
 import type { SecretBox } from '@waybill/security';
 import type { PartnerRequest, RequestSecrets } from '../../domain/partner-request';
-import type { ExchangeResult, PartnerClient } from './partner-client';
+import { elapsed, ExchangeResult, PartnerClient } from './partner-client';
 import { OAuthTokens, TokenError } from './oauth-tokens';
 
 interface ClearSecrets {
@@ -91,8 +91,4 @@ export class PartnerGateway {
 
 function withTotal(result: ExchangeResult, started: number): ExchangeResult {
   return { ...result, durationMs: elapsed(started) };
-}
-
-function elapsed(started: number): number {
-  return Math.max(0, Math.round(performance.now() - started));
 }

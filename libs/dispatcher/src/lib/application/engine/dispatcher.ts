@@ -26,6 +26,8 @@ const RECOVERY_WINDOW_MS = 30_000;
 const EXPIRY_BATCH = 500;
 /** How often idle channels are looked for (ms). */
 const IDLE_SWEEP_MS = 60_000;
+/** How often this instance says it is alive (ms); see `STALE_AFTER_S`. */
+const HEARTBEAT_MS = 2_000;
 
 /** What the dispatcher needs of its surroundings. */
 export interface DispatcherDeps {
@@ -105,7 +107,12 @@ export class Dispatcher implements DispatcherGauges {
   }
 
   async start(): Promise<void> {
+    await this.deps.parked.beat();
     if (this.deps.soleInstance) await this.deps.parked.releaseAll();
+    // Alive: the leases this instance takes hold while it beats (a dead one's are taken back).
+    this.every(HEARTBEAT_MS, () =>
+      this.deps.parked.beat().catch((err) => this.deps.log.warn({ err }, 'dispatcher: heartbeat failed; its leases may be taken over')),
+    );
     this.every(this.deps.options.healthFlushMs, () => this.flushHealth());
     this.every(Math.max(10, Math.floor(this.deps.options.holdMs / 2)), () => this.watchSlow());
     this.every(IDLE_SWEEP_MS, () => this.forgetIdleLanes());
@@ -303,8 +310,8 @@ export class Dispatcher implements DispatcherGauges {
 
   /**
    * Starts what the lane's queue holds, in order, as far as the channel's limit and the budget
-   * allow. When the channel cannot take its queue now (open, disabled, throttled, a line formed),
-   * the queue goes to the parked line.
+   * allow. When the channel cannot take its queue now (open, disabled, throttled, slow, gone), the
+   * queue goes to the parked line (or the pull queue, or its end).
    */
   private pump(lane: ChannelLane): void {
     while (lane.queue.length > 0 && !this.closing) {
