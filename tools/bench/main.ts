@@ -20,7 +20,6 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -208,26 +207,6 @@ async function childPids(parent: number): Promise<number[]> {
   return pids;
 }
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
-/** The first of `count` consecutive ports on 127.0.0.1 that are free now (bounded tries). */
-async function freeRange(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = await findFreePort();
-    if (base + count > 65_535) continue;
-    let ok = true;
-    for (let p = base + 1; p < base + count && ok; p++) ok = await portFree(p);
-    if (ok) return base;
-  }
-  throw new Error(`no ${count} consecutive free ports found`);
-}
-
 async function rssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1]);
@@ -264,7 +243,7 @@ async function startStack(opts: Options, workDir: string): Promise<Stack> {
   const port = await findFreePort();
   if (opts.mode === 'kafka') {
     // The services take WAYBILL_SERVICE_BASE_PORT … +3 in SERVICES order; pick a base with room.
-    const base = await freeRange(4);
+    const base = await findFreePort(4);
     log(`starting the distributed mode (edge :${port}, services :${base}…${base + 3})`);
     const started = startDistributed({ ...env, PORT: String(port), KAFKA_BROKERS: (kafka?.brokers ?? []).join(','), WAYBILL_SERVICE_BASE_PORT: String(base) }, 180_000);
     cleanups.push({ what: 'distributed mode', run: async () => stopWaybill(await started.catch(() => undefined), 'SIGTERM', 30_000) });

@@ -398,19 +398,32 @@ function sqlState(error: unknown): string | undefined {
 }
 
 /**
- * Asks the kernel for a free 127.0.0.1 port by binding port 0.
- * @returns the port number, already released again.
+ * Ports handed to listeners come from below Linux's ephemeral range (32768–60999), from which the
+ * kernel picks the local port of every outgoing connection: a port found free there can be taken by
+ * a client's connection to Kafka or PostgreSQL before the listener binds it (EADDRINUSE).
  */
-export async function findFreePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, HOST, resolve);
+const LISTEN_PORTS = { from: 20_000, to: 32_000 };
+
+/**
+ * Finds `count` consecutive free ports on 127.0.0.1, outside the ephemeral range.
+ * @returns the first of them, already released again.
+ */
+export async function findFreePort(count = 1): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = LISTEN_PORTS.from + Math.floor(Math.random() * (LISTEN_PORTS.to - LISTEN_PORTS.from - count));
+    let free = true;
+    for (let p = base; p < base + count && free; p++) free = await portFree(p);
+    if (free) return base;
+  }
+  throw new Error(`no ${count} free consecutive port(s) found on ${HOST} between ${LISTEN_PORTS.from} and ${LISTEN_PORTS.to}`);
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, HOST, () => server.close(() => resolve(true)));
   });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('could not determine a free port');
-  return address.port;
 }
 
 function once(action: () => Promise<void>): () => Promise<void> {
