@@ -641,6 +641,33 @@ describe.each([
       expect(got.ids()).toEqual(['stuck']);
     });
 
+    it('resolves true while writers never pause: what came before the call was handled, the rest may still be coming', async () => {
+      const got = new Collector();
+      // A handler that takes its time, as a projection writing its batch does: whatever the
+      // writers commit meanwhile is there at the next pass, so the log is never found idle.
+      const sub = await subscribe(uniqueName('g'), async (messages) => {
+        await delay(20);
+        await got.handle(messages);
+      });
+      let writing = true;
+      let n = 0;
+      const writers = Array.from({ length: 3 }, (_, w) =>
+        (async () => {
+          while (writing) await transport.publish(stream(`busy${w}-${n++}`, 3, 2));
+        })(),
+      );
+      try {
+        await eventually(() => got.messages.length >= 50, 'the stream to flow');
+        const marker: OutgoingMessage = { topic: TOPIC, key: 'marker', value: { id: 'marker', key: 'marker', seq: 0 } };
+        await transport.publish([marker]);
+        expect(await sub.catchUp(5_000)).toBe(true);
+        expect(got.ids()).toContain('marker');
+      } finally {
+        writing = false;
+        await Promise.all(writers);
+      }
+    });
+
     it('is not held past the timeout by an unrelated database transaction that ends meanwhile', async () => {
       const got = new Collector();
       const sub = await subscribe(uniqueName('g'), got.handle);

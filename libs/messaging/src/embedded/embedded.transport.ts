@@ -72,7 +72,8 @@ export class EmbeddedTransport implements MessageTransport {
 
   async publish(messages: OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    await this.ds.transaction((em) => this.append(em, messages));
+    // One statement is its own transaction: no BEGIN and COMMIT round trips around it.
+    await this.append(this.ds.manager, messages);
   }
 
   async subscribe(spec: SubscriptionSpec): Promise<Subscription> {
@@ -179,8 +180,11 @@ interface LogRow {
 class LogReader {
   readonly topic: string;
   private position = { xid: '0', seq: '0' };
-  /** Horizon (xmin) of the last pass that found the log drained; -1 before the first. */
-  private drainedHorizon = -1n;
+  /**
+   * Every row of a transaction below this xid has been handled: the horizon (xmin) of the last
+   * pass that read all there was below its horizon; -1 before the first.
+   */
+  private handledBelow = -1n;
   private readonly wakeSignal = new Signal();
   private readonly drained = new Signal();
   private readonly abort = new AbortController();
@@ -219,14 +223,17 @@ class LogReader {
     const goal = BigInt(target);
     const deadline = Date.now() + timeoutMs;
     this.wake();
-    while (this.drainedHorizon < goal) {
+    // Whatever committed before this call has an xid below `goal`. Under a steady stream of
+    // writes the log is never drained, but each pass that reads all there is below its horizon
+    // moves `handledBelow`: waiting for the log to be idle would wait until the deadline.
+    while (this.handledBelow < goal) {
       const left = deadline - Date.now();
       if (left <= 0 || this.abort.signal.aborted) return false;
       const notified = await this.drained.wait(Math.min(left, 20));
       // The horizon also moves when an older transaction ends, and that notifies no one when it
-      // appended nothing: a reader that drained short of the goal idles, so make it look again.
-      if (notified && this.drainedHorizon < goal) await delay(Math.min(10, Math.max(0, deadline - Date.now())), this.abort.signal);
-      if (this.drainedHorizon < goal) this.wake();
+      // appended nothing: a reader short of the goal may idle, so make it look again.
+      if (notified && this.handledBelow < goal) await delay(Math.min(10, Math.max(0, deadline - Date.now())), this.abort.signal);
+      if (this.handledBelow < goal) this.wake();
     }
     return true;
   }
@@ -241,7 +248,7 @@ class LogReader {
     let failures = 0;
     while (!this.abort.signal.aborted) {
       try {
-        const { rows, horizon } = await this.fetch();
+        const { rows, horizon, blocked } = await this.fetch();
         if (rows.length > 0) {
           await this.spec.handle(rows.map((r) => this.toMessage(r)));
           const last = rows[rows.length - 1];
@@ -250,15 +257,11 @@ class LogReader {
         }
         failures = 0;
         if (rows.length === this.batchSize) continue;
-        if (await this.blockedAbove(horizon)) {
-          // Rows committed by a transaction younger than one still running: they become readable
-          // when it ends, which may not notify us. Look again shortly.
-          await this.wakeSignal.wait(5);
-          continue;
-        }
-        this.drainedHorizon = horizon;
+        this.handledBelow = horizon;
         this.drained.notify();
-        await this.wakeSignal.wait(IDLE_RECHECK_MS);
+        // Rows above the horizon, of a transaction younger than one still running: they become
+        // readable when it ends, which may not notify us. Look again shortly.
+        await this.wakeSignal.wait(blocked ? 5 : IDLE_RECHECK_MS);
       } catch (err) {
         if (this.abort.signal.aborted) break;
         failures++;
@@ -268,9 +271,16 @@ class LogReader {
     }
   }
 
-  private async fetch(): Promise<{ rows: LogRow[]; horizon: bigint }> {
-    const rows: (LogRow & { horizon: string })[] = await this.ds.query(
-      `SELECT h.xmin::text AS horizon, l.*
+  /**
+   * The next rows below the horizon (xmin: every transaction below it has ended), in commit order;
+   * and, in the same round trip, whether rows wait above it.
+   */
+  private async fetch(): Promise<{ rows: LogRow[]; horizon: bigint; blocked: boolean }> {
+    const rows: (LogRow & { horizon: string; blocked: boolean })[] = await this.ds.query(
+      `SELECT h.xmin::text AS horizon,
+              EXISTS (SELECT 1 FROM ${SCHEMA}.log b
+                       WHERE b.topic = $1 AND (b.xid, b.seq) > ($2::xid8, $3::bigint) AND b.xid >= h.xmin) AS blocked,
+              l.*
          FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) h
          LEFT JOIN LATERAL (
            SELECT g.seq::text AS seq, g.xid::text AS xid, g.partition, g.key, g.value, g.headers,
@@ -283,16 +293,7 @@ class LogReader {
       [this.topic, this.position.xid, this.position.seq, this.batchSize],
     );
     const horizon = BigInt(rows[0].horizon);
-    return { rows: rows[0].seq === null ? [] : rows, horizon };
-  }
-
-  private async blockedAbove(horizon: bigint): Promise<boolean> {
-    const [{ blocked }]: { blocked: boolean }[] = await this.ds.query(
-      `SELECT EXISTS (SELECT 1 FROM ${SCHEMA}.log
-                       WHERE topic = $1 AND (xid, seq) > ($2::xid8, $3::bigint) AND xid >= $4::xid8) AS blocked`,
-      [this.topic, this.position.xid, this.position.seq, horizon.toString()],
-    );
-    return blocked;
+    return { rows: rows[0].seq === null ? [] : rows, horizon, blocked: rows[0].blocked };
   }
 
   private async saveCheckpoint(): Promise<void> {
