@@ -99,12 +99,18 @@ describe('dispatcher (Kafka): OAuth2 client credentials, and the channel endpoin
     idp.answer = { status: 200, expiresIn: 1 }; // renewed a tenth of its life before it ends
     const hook = path();
     const channel = await h.channel({ url: receiver.url(hook), auth: oauth() });
-    const [a] = await h.sendMany(channel, 1);
-    await h.events.outcomes([a.transactionId]);
-    await new Promise((r) => setTimeout(r, 1_000));
-    const [b] = await h.sendMany(channel, 1);
-    await h.events.outcomes([b.transactionId]);
+    const deliverOne = async () => {
+      const [d] = await h.sendMany(channel, 1);
+      await h.events.outcomes([d.transactionId]);
+      return idp.requests.length;
+    };
+    expect(await deliverOne()).toBe(1);
+    // Deliveries go on with the first token until it nears its end; the next one brings a new token.
+    await eventually(deliverOne, (fetched) => fetched >= 2, 10_000, 'a second token fetch');
     expect(idp.requests).toHaveLength(2);
+    const used = receiver.requestsTo(hook).map((r) => r.headers.authorization);
+    expect(new Set(used).size).toBe(2);
+    expect(used.at(-1)).not.toBe(used[0]);
   });
 
   it('a 401 drops the token and the request is sent once more with a fresh one', async () => {

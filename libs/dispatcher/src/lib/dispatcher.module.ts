@@ -9,7 +9,7 @@ import { ChannelHealthStore } from './adapters/db/channel-health.repository';
 import { DISPATCHER_DB, DISPATCHER_MIGRATIONS } from './adapters/db/dispatcher.migrations';
 import { ParkedDeliveries } from './adapters/db/parked-deliveries.repository';
 import { ChannelDeliveryController } from './adapters/http/channel-delivery.controller';
-import { DispatcherMetrics } from './adapters/metrics/dispatcher.metrics';
+import { DispatcherMetrics, registerPullMetrics } from './adapters/metrics/dispatcher.metrics';
 import { PartnerClient } from './adapters/partner/partner-client';
 import { PartnerGateway } from './adapters/partner/partner-gateway';
 import { AlertDelivery } from './application/alert-delivery';
@@ -41,9 +41,12 @@ const providers: Provider[] = [
   { provide: EventPublisher, inject: [TRANSPORT], useFactory: (transport: MessageTransport) => new EventPublisher(transport) },
   {
     provide: PullQueue,
-    inject: [DISPATCHER_DB, TRANSPORT, CONFIG, ChannelReplica, LOGGER],
-    useFactory: (ds: DataSource, transport: MessageTransport, config: WaybillConfig, channels: ChannelReplica, log: Logger) =>
-      new PullQueue(ds, transport.outbox(SCHEMA), config.databaseUrl as string, channels, log.child({ component: 'pull' })),
+    inject: [DISPATCHER_DB, TRANSPORT, CONFIG, ChannelReplica, LOGGER, MetricsRegistry],
+    useFactory: (ds: DataSource, transport: MessageTransport, config: WaybillConfig, channels: ChannelReplica, log: Logger, registry: MetricsRegistry) => {
+      const pull = new PullQueue(ds, transport.outbox(SCHEMA), config.databaseUrl as string, channels, log.child({ component: 'pull' }));
+      registerPullMetrics(registry, pull);
+      return pull;
+    },
   },
   {
     provide: Dispatcher,

@@ -1,4 +1,5 @@
 import type { ChannelState } from '@waybill/contracts';
+import { eventually } from '@waybill/testing';
 import { DispatcherHarness } from '../__fixtures__/dispatcher-harness';
 
 jest.setTimeout(30_000);
@@ -8,6 +9,10 @@ describe('dispatcher (embedded): pull channels', () => {
   let h: DispatcherHarness;
   const pullChannel = (over: Partial<ChannelState> = {}) => h.channel({ type: 'PULL', url: null, ...over });
   const messages = (c: ChannelState, query = '') => h.api.get(`/v1/channels/${c.id}/messages${query}`);
+  const pollsWaiting = async () => {
+    const metrics = await h.api.get<string>('/metrics');
+    return Number(/^waybill_pull_polls_waiting (\d+)$/m.exec(metrics.body)?.[1] ?? NaN);
+  };
 
   beforeAll(async () => {
     h = await DispatcherHarness.start('embedded');
@@ -78,11 +83,12 @@ describe('dispatcher (embedded): pull channels', () => {
     const channel = await pullChannel();
     const started = Date.now();
     const poll = messages(channel, '?waitMs=10000');
-    await new Promise((r) => setTimeout(r, 300));
+    await eventually(pollsWaiting, (n) => n === 1, 10_000, 'the long poll waiting');
     const [d] = await h.sendMany(channel, 1);
     const res = await poll;
     expect(res.body.data.map((m: { deliveryId: string }) => m.deliveryId)).toEqual([d.deliveryId]);
-    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(Date.now() - started).toBeLessThan(10_000); // answered by the delivery, not by the end of its wait
+    expect(await pollsWaiting()).toBe(0);
     const empty = Date.now();
     expect((await messages(channel, '?waitMs=500')).body.data).toEqual([]);
     expect(Date.now() - empty).toBeGreaterThanOrEqual(450);

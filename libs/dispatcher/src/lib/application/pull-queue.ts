@@ -94,6 +94,13 @@ export class PullQueue {
     await this.listener?.end().catch(() => undefined);
   }
 
+  /** Long polls waiting for messages now, across channels. */
+  polling(): number {
+    let n = 0;
+    for (const w of this.waiters.values()) n += w.count;
+    return n;
+  }
+
   /** Queues deliveries (once each) and wakes the channels' long polls when the transaction commits. */
   async enqueue(deliveries: Delivery[]): Promise<void> {
     if (deliveries.length === 0) return;

@@ -72,3 +72,14 @@ export class DispatcherMetrics {
     this.transitions.inc({ to });
   }
 }
+
+/** The pull queue's gauge: long polls (`GET /v1/channels/{id}/messages`) waiting for messages. */
+export function registerPullMetrics(registry: MetricsRegistry, pull: { polling(): number }): void {
+  registry.gauge({
+    name: 'waybill_pull_polls_waiting',
+    help: 'Long polls of pull channels waiting for messages',
+    collect() {
+      this.set(pull.polling());
+    },
+  });
+}
