@@ -493,6 +493,20 @@ describe.each([
       expectEachPositionOnce(got);
     });
 
+    it('relays rows whose sizes add up past what one record batch may hold, in order', async () => {
+      // Six values of 1.5 MiB for one key: 9 MiB for one partition, above the topic's 8 MiB limit
+      // for a record batch had they gone in one pass.
+      const outbox = transport.outbox(world.schema);
+      const got = new Collector();
+      const sub = await subscribe(uniqueName('g'), got.handle);
+      const filler = 'x'.repeat(1.5 * 1024 * 1024);
+      const big: OutgoingMessage[] = Array.from({ length: 6 }, (_, seq) => ({ topic: TOPIC, key: 'big', value: { id: `big-${seq}`, key: 'big', seq, filler } }));
+      await world.ds.transaction((em) => outbox.append(em, big));
+      await outbox.flush(30_000);
+      expect(await sub.catchUp(30_000)).toBe(true);
+      expect(got.ids()).toEqual(idsOf(big));
+    });
+
     it('is relayed by another instance of the service once the first one closed', async () => {
       // Two processes of one service share its schema's outbox; one relays at a time. When the
       // first closes, the second must take over, or what it appends never leaves the outbox.

@@ -7,7 +7,14 @@ import { delay, pollUntil, Signal } from '../wait';
 import { toKafkaBatch } from './kafka-messages';
 import type { Names } from './kafka.transport';
 
-const BATCH = 500;
+/** Most rows one pass publishes: large passes keep the relay ahead of many writers. */
+const BATCH = 2_000;
+/**
+ * Most bytes of values one pass publishes (a single larger row still goes alone): a pass's rows
+ * to one partition become one record batch, which the broker refuses above the topic's
+ * `max.message.bytes` (8 MiB), and the relay would retry it forever.
+ */
+const BATCH_BYTES = 4 * 1024 * 1024;
 const LEADER_RETRY_MS = 2_000;
 
 /**
@@ -130,9 +137,9 @@ export class KafkaOutbox implements Outbox {
           this.leader = true;
         }
         const pass = ++this.passesStarted;
-        const published = await this.drainOnce(client);
+        const more = await this.drainOnce(client);
         failures = 0;
-        if (published < BATCH) {
+        if (!more) {
           this.drainedPass = pass;
           this.drained.notify();
           await this.kick.wait(5_000);
@@ -146,17 +153,25 @@ export class KafkaOutbox implements Outbox {
     }
   }
 
-  private async drainOnce(client: Client): Promise<number> {
+  /** Publishes the oldest rows (up to `BATCH` and `BATCH_BYTES`) and deletes them; true when more are waiting. */
+  private async drainOnce(client: Client): Promise<boolean> {
     const { rows } = await client.query(
-      `SELECT id::text AS id, topic, key, value, headers FROM ${this.schema}.outbox ORDER BY id LIMIT ${BATCH}`,
+      `SELECT id::text AS id, topic, key, value, headers, n
+         FROM (SELECT o.*, count(*) OVER () AS n, row_number() OVER w AS rn,
+                      sum(coalesce(octet_length(o.value), 0)) OVER w AS upto
+                 FROM (SELECT * FROM ${this.schema}.outbox ORDER BY id LIMIT ${BATCH}) o
+               WINDOW w AS (ORDER BY o.id)) b
+        WHERE upto <= ${BATCH_BYTES} OR rn = 1
+        ORDER BY id`,
     );
-    if (rows.length === 0) return 0;
+    if (rows.length === 0) return false;
     await this.producer.sendBatch(
       toKafkaBatch(
         rows.map((r) => ({ topic: this.names.topic(r.topic), key: r.key, raw: r.value as string | null, headers: r.headers ?? undefined })),
       ),
     );
     await client.query(`DELETE FROM ${this.schema}.outbox WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);
-    return rows.length;
+    const selected = Number(rows[0].n);
+    return rows.length < selected || selected === BATCH;
   }
 }
