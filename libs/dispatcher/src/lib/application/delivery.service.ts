@@ -10,7 +10,6 @@ import { PullQueue } from './pull-queue';
 
 export const SCHEMA = 'dispatcher';
 const GROUP = 'waybill.dispatcher';
-const PARTITIONS_AT_ONCE = 4;
 
 /**
  * Runs the dispatcher in its process: consumes `waybill.deliveries` (keyed by channel, so each
@@ -38,9 +37,9 @@ export class DeliveryService implements OnApplicationBootstrap, OnApplicationShu
       group: GROUP,
       topics: [Topics.deliveries],
       types: ['delivery.requested.v1'],
-      // Few partitions' batches at once: on a busy instance each then finishes sooner (the
-      // commit point is per batch), at the same total pace.
-      partitionsConcurrently: Math.min(this.transport.partitions, PARTITIONS_AT_ONCE),
+      // Every partition's batch at once: a batch waits for its own deliveries only, never for
+      // another partition's (`npm run bench`: p50 ingest→partner 145 → 95 ms against 4 at once).
+      partitionsConcurrently: this.transport.partitions,
       onAssignment: (assignment) => this.dispatcher.assign(assignment[Topics.deliveries] ?? []),
       handle: async (items) => {
         const now = new Date();
