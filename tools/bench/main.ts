@@ -14,7 +14,8 @@
  *
  * BENCH_CPU_PROF_DIR=<dir> profiles every Waybill process (`cpu-profile.ts`, preloaded through
  * NODE_OPTIONS, which refuses `--cpu-prof` itself) into `<dir>/<app>-<pid>.cpuprofile`; summarise
- * one with `profile-summary.ts`. BENCH_KEEP=1 keeps the temporary directory.
+ * one with `profile-summary.ts`; with BENCH_CPU_PROF_PHASE=throughput|latency|isolation as well,
+ * the profiles cover that phase alone. BENCH_KEEP=1 keeps the temporary directory.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -191,6 +192,8 @@ interface Stack {
   /** Where `/metrics` with `waybill_transactions` answers. */
   projectionUrl: string;
   dispatcherPid: () => Promise<number>;
+  /** The process that runs Waybill (its services are it or its descendants). */
+  rootPid: number | undefined;
 }
 
 async function childPids(parent: number): Promise<number[]> {
@@ -205,6 +208,18 @@ async function childPids(parent: number): Promise<number[]> {
     }
   }
   return pids;
+}
+
+/** Tells the profiled Waybill processes (see `cpu-profile.ts`) that `phase` starts or ends. */
+async function markPhase(phase: string, root: number | undefined): Promise<void> {
+  if (process.env.BENCH_CPU_PROF_PHASE !== phase || root === undefined) return;
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) tree.push(...(await childPids(tree[i])));
+  for (const pid of tree) {
+    const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+    if (environ.split('\0').some((e) => e.startsWith('BENCH_CPU_PROF_PHASE='))) process.kill(pid, 'SIGUSR2');
+  }
+  log(`profile: ${phase} marked in the Waybill processes`);
 }
 
 async function rssMb(pid: number): Promise<number> {
@@ -234,6 +249,7 @@ async function startStack(opts: Options, workDir: string): Promise<Stack> {
       ? {
           NODE_OPTIONS: `-r @swc-node/register -r ${path.join(__dirname, 'cpu-profile.ts')}`,
           BENCH_CPU_PROF_DIR: path.resolve(process.env.BENCH_CPU_PROF_DIR),
+          ...(process.env.BENCH_CPU_PROF_PHASE ? { BENCH_CPU_PROF_PHASE: process.env.BENCH_CPU_PROF_PHASE } : {}),
         }
       : {}),
   };
@@ -266,7 +282,7 @@ async function startStack(opts: Options, workDir: string): Promise<Stack> {
     dispatcherPid = async () => proc.child.pid ?? -1;
   }
   log(`Waybill ready at ${proc.baseUrl}`);
-  return { api: new ApiClient(proc.baseUrl, adminKey), projectionUrl, dispatcherPid };
+  return { api: new ApiClient(proc.baseUrl, adminKey), projectionUrl, dispatcherPid, rootPid: proc.child.pid };
 }
 
 async function acceptedCount(projectionUrl: string): Promise<number> {
@@ -545,14 +561,18 @@ async function main(): Promise<void> {
 
   // 2. throughput
   await receiver.reset();
+  await markPhase('throughput', stack.rootPid);
   const run2 = await throughput(s, receiver, routes, opts.transactions, opts.transactions, opts.quick ? 90_000 : 300_000, 'throughput');
+  await markPhase('throughput', stack.rootPid);
   acceptedSoFar += opts.transactions;
   const acceptedStart = Date.now();
   const accepted = await waitFor('ACCEPTED', () => acceptedCount(stack.projectionUrl), (c) => c >= acceptedSoFar, 120_000, (c) => `${c}/${acceptedSoFar}`);
   log(`throughput: ${accepted}/${acceptedSoFar} ACCEPTED visible ${((Date.now() - acceptedStart) / 1000).toFixed(1)} s after the last delivery`);
 
   // 3. latency
+  await markPhase('latency', stack.rootPid);
   const lat = await latency(s, receiver, routes, opts.latencyRate, opts.latencySeconds);
+  await markPhase('latency', stack.rootPid);
 
   // 4. isolation
   await receiver.reset();
@@ -561,7 +581,9 @@ async function main(): Promise<void> {
   const healthy = routes.slice(20).map((r) => r.path);
   await receiver.behaviour(hang, fail);
   const healthyTarget = Math.floor((opts.transactions * healthy.length) / routes.length);
+  await markPhase('isolation', stack.rootPid);
   const run4 = await throughput(s, receiver, routes, opts.transactions, healthyTarget, opts.quick ? 90_000 : 300_000, 'isolation');
+  await markPhase('isolation', stack.rootPid);
   const before = run2.perSecOf(healthy);
   const after = run4.perSecOf(healthy);
   const isolation = before.perSec > 0 ? after.perSec / before.perSec : null;
