@@ -235,38 +235,20 @@ async function eventually(check: () => boolean | Promise<boolean>, what: string,
 }
 
 /**
- * Appends a message whose value is `text` exactly (not JSON-encoded), through the adapter's own
- * outbox path: `append` serialises values with JSON.stringify, so a placeholder value is swapped
- * for the raw text in the parameters of the adapter's own INSERT. For Kafka the relay then
- * publishes the row's text as it is.
+ * Appends a message whose value is `text` exactly (not JSON-encoded: it may not be JSON at all),
+ * through the adapter's own outbox path: a placeholder value is appended, then swapped for the raw
+ * text in the same transaction, in the table the adapter keeps it in (the embedded log, or the
+ * service's outbox, whose relay then publishes the row's text as it is).
  */
 async function appendRaw(world: World, topic: string, key: string, text: string): Promise<void> {
   const placeholder = `raw-placeholder-${randomUUID()}`;
-  const serialised = JSON.stringify(placeholder);
-  let swapped = 0;
   const outbox = world.transport.outbox(world.schema);
+  const table = world.kind === 'kafka' ? `${world.schema}.outbox` : 'messaging.log';
   await world.ds.transaction(async (em) => {
-    const rawEm = new Proxy(em, {
-      get(target, prop, receiver) {
-        if (prop !== 'query') return Reflect.get(target, prop, receiver);
-        return (sql: string, params?: unknown[]) =>
-          target.query(
-            sql,
-            params?.map((p) =>
-              Array.isArray(p)
-                ? p.map((v) => {
-                    if (v !== serialised) return v;
-                    swapped++;
-                    return text;
-                  })
-                : p,
-            ),
-          );
-      },
-    }) as EntityManager;
-    await outbox.append(rawEm, [{ topic, key, value: placeholder }]);
+    await outbox.append(em, [{ topic, key, value: placeholder }]);
+    const [, swapped] = await em.query(`UPDATE ${table} SET value = $1 WHERE value = $2`, [text, JSON.stringify(placeholder)]);
+    if (swapped !== 1) throw new Error(`appendRaw: the placeholder was not found in ${table}`);
   });
-  if (swapped !== 1) throw new Error('appendRaw: the outbox no longer passes serialised values as an array parameter');
   await outbox.flush();
 }
 

@@ -113,26 +113,17 @@ export class EmbeddedTransport implements MessageTransport {
 
   private async append(em: EntityManager, messages: OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    const topics: string[] = [];
-    const partitions: number[] = [];
-    const keys: string[] = [];
-    const values: (string | null)[] = [];
-    const headers: (string | null)[] = [];
-    for (const m of messages) {
-      topics.push(m.topic);
-      partitions.push(partitionOf(m.key, this.opts.partitions));
-      keys.push(m.key);
-      values.push(m.value === null ? null : JSON.stringify(m.value));
-      headers.push(m.headers ? JSON.stringify(m.headers) : null);
-    }
+    // One JSON document for the whole batch: serialised once, natively, rather than as array
+    // literals that escape every value; `v json` keeps each value's text exactly as serialised.
+    const rows = messages.map((m) => ({ t: m.topic, p: partitionOf(m.key, this.opts.partitions), k: m.key, v: m.value, h: m.headers ?? null }));
     // The notification is delivered at commit, and only then: a reader never wakes for a rollback.
     await em.query(
       `WITH ins AS (
          INSERT INTO ${SCHEMA}.log (topic, partition, key, value, headers)
-         SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::jsonb[])
+         SELECT t, p, k, v::text, h FROM json_to_recordset($1::json) AS x(t text, p int, k text, v json, h jsonb)
          RETURNING topic)
        SELECT pg_notify('${CHANNEL}', t) FROM (SELECT DISTINCT topic AS t FROM ins) d`,
-      [topics, partitions, keys, values, headers],
+      [JSON.stringify(rows)],
     );
   }
 

@@ -49,17 +49,15 @@ export class KafkaOutbox implements Outbox {
 
   async append(em: EntityManager, messages: OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
+    // One JSON document for the batch (see the embedded log's append): `v json` keeps each
+    // value's text exactly as serialised, and that text is what the relay publishes.
+    const rows = messages.map((m) => ({ t: m.topic, k: m.key, v: m.value, h: m.headers ?? null }));
     await em.query(
       `WITH ins AS (
          INSERT INTO ${this.schema}.outbox (topic, key, value, headers)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) RETURNING 1)
+         SELECT t, k, v::text, h FROM json_to_recordset($1::json) AS x(t text, k text, v json, h jsonb) RETURNING 1)
        SELECT pg_notify('waybill_outbox_${this.schema}', '') FROM ins LIMIT 1`,
-      [
-        messages.map((m) => m.topic),
-        messages.map((m) => m.key),
-        messages.map((m) => (m.value === null ? null : JSON.stringify(m.value))),
-        messages.map((m) => (m.headers ? JSON.stringify(m.headers) : null)),
-      ],
+      [JSON.stringify(rows)],
     );
   }
 

@@ -178,20 +178,12 @@ export class IngestionService {
     }
     const toStore = ready.filter((r) => fresh.has(r));
     if (toStore.length === 0) return results;
+    // One JSON document for the rows: serialised once, natively (array literals escape every payload).
     await em.query(
       `INSERT INTO transactions (id, org_id, relationship_id, channel_id, generation, header, format, payload, created_at)
-       SELECT id, $1, rel, ch, 1, header, format, payload, $2
-         FROM unnest($3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[], $8::text[]) AS u(id, rel, ch, header, format, payload)`,
-      [
-        orgId,
-        now,
-        toStore.map((r) => r.header.id),
-        toStore.map((r) => r.header.relationshipId),
-        toStore.map((r) => r.channel.id),
-        toStore.map((r) => JSON.stringify(r.header)),
-        toStore.map((r) => r.channel.format),
-        toStore.map((r) => r.text),
-      ],
+       SELECT header->>'id', $1, header->>'relationshipId', ch, 1, header, format, payload, $2
+         FROM json_to_recordset($3::json) AS u(header jsonb, ch text, format text, payload text)`,
+      [orgId, now, JSON.stringify(toStore.map((r) => ({ header: r.header, ch: r.channel.id, format: r.channel.format, payload: r.text })))],
     );
     for (const r of toStore) {
       emit(

@@ -50,15 +50,10 @@ export async function applyTransactionEvents(
   const sorted = [...unique].sort((a, b) => compare(a.key, b.key) || compare(a.eventId, b.eventId));
   const stored: { event_id: string }[] = await em.query(
     `INSERT INTO ${s}.transaction_events (transaction_id, event_id, type, occurred_at, data)
-     SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], $5::jsonb[])
+     SELECT * FROM json_to_recordset($1::json) AS e(k text, i uuid, t text, o timestamptz, d jsonb)
      ON CONFLICT DO NOTHING RETURNING event_id::text`,
-    [
-      sorted.map((e) => e.key),
-      sorted.map((e) => e.eventId),
-      sorted.map((e) => e.type),
-      sorted.map((e) => e.occurredAt),
-      sorted.map((e) => JSON.stringify(e.data)),
-    ],
+    // One JSON document, serialised once (an array literal would escape every event's data).
+    [JSON.stringify(sorted.map((e) => ({ k: e.key, i: e.eventId, t: e.type, o: e.occurredAt, d: e.data })))],
   );
   const fresh = new Set(stored.map((r) => r.event_id));
   const events = unique.filter((e) => fresh.has(e.eventId.toLowerCase()));
