@@ -18,7 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import type { DataSource, QueryRunner } from 'typeorm';
 import { TOPIC_SPECS, Topics } from '@waybill/contracts';
 import { openServiceDataSource } from '@waybill/persistence';
 import { createTestDatabase, testKafkaBrokers, uniqueName } from '@waybill/testing';
