@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Agent, Dispatcher, errors } from 'undici';
 import type { Exchange } from '@waybill/delivery';
 import { guardedConnector } from '@waybill/security';
@@ -58,9 +59,9 @@ export class PartnerClient {
    */
   async post(req: PartnerRequest, timeoutMs: number, abort?: AbortSignal): Promise<ExchangeResult> {
     const started = performance.now();
-    const timeout = AbortSignal.timeout(timeoutMs);
+    const deadline = new Deadline(timeoutMs, abort);
     try {
-      const res = await this.send(req, timeoutMs, abort ? AbortSignal.any([timeout, abort]) : timeout);
+      const res = await this.send(req, timeoutMs, deadline.signal);
       const excerpt = await readExcerpt(res.body);
       const retryAfter = res.headers['retry-after'];
       return {
@@ -71,25 +72,31 @@ export class PartnerClient {
         retryAfter: typeof retryAfter === 'string' ? retryAfter : null,
       };
     } catch (err) {
-      return { ...describeFailure(err, timeout, timeoutMs), durationMs: elapsed(started), excerpt: null, retryAfter: null };
+      return { ...describeFailure(err, deadline.expired, timeoutMs), durationMs: elapsed(started), excerpt: null, retryAfter: null };
+    } finally {
+      deadline.clear();
     }
   }
 
   /** A POST whose answer is read whole, up to 64 KiB (token endpoints). Throws when there is no answer. */
   async postForAnswer(req: PartnerRequest, timeoutMs: number, abort?: AbortSignal): Promise<ReadAnswer> {
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const res = await this.send(req, timeoutMs, abort ? AbortSignal.any([timeout, abort]) : timeout);
-    const chunks: Buffer[] = [];
-    let read = 0;
-    for await (const chunk of res.body) {
-      read += chunk.length;
-      if (read > MAX_READ_BYTES) {
-        res.body.destroy();
-        throw new Error(`answer larger than ${MAX_READ_BYTES} bytes`);
+    const deadline = new Deadline(timeoutMs, abort);
+    try {
+      const res = await this.send(req, timeoutMs, deadline.signal);
+      const chunks: Buffer[] = [];
+      let read = 0;
+      for await (const chunk of res.body) {
+        read += chunk.length;
+        if (read > MAX_READ_BYTES) {
+          res.body.destroy();
+          throw new Error(`answer larger than ${MAX_READ_BYTES} bytes`);
+        }
+        chunks.push(chunk);
       }
-      chunks.push(chunk);
+      return { statusCode: res.statusCode, body: Buffer.concat(chunks).toString('utf8') };
+    } finally {
+      deadline.clear();
     }
-    return { statusCode: res.statusCode, body: Buffer.concat(chunks).toString('utf8') };
   }
 
   async close(): Promise<void> {
@@ -108,6 +115,52 @@ export class PartnerClient {
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
     });
+  }
+}
+
+/** Signals already allowed any number of listeners (one per exchange in flight). */
+const unlimited = new WeakSet<AbortSignal>();
+
+/**
+ * One exchange's end: its timeout or the caller's abort, whichever comes first, on one signal.
+ * Cleared as soon as the exchange ends: `AbortSignal.timeout` cannot be, and at thousands of
+ * requests a second its timers and signals, kept for the whole timeout, weigh on memory and GC
+ * (so does `AbortSignal.any`).
+ */
+class Deadline {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private readonly onAbort: (() => void) | null = null;
+  expired = false;
+
+  constructor(
+    timeoutMs: number,
+    private readonly abort?: AbortSignal,
+  ) {
+    this.timer = setTimeout(() => {
+      this.expired = true;
+      this.controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError'));
+    }, timeoutMs);
+    if (abort) {
+      if (abort.aborted) this.controller.abort(abort.reason);
+      else {
+        if (!unlimited.has(abort)) {
+          setMaxListeners(0, abort);
+          unlimited.add(abort);
+        }
+        this.onAbort = () => this.controller.abort(abort.reason);
+        abort.addEventListener('abort', this.onAbort, { once: true });
+      }
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+    if (this.onAbort) this.abort?.removeEventListener('abort', this.onAbort);
   }
 }
 
@@ -130,12 +183,12 @@ async function readExcerpt(body: Dispatcher.ResponseData['body']): Promise<strin
   return keptBytes === 0 ? null : Buffer.concat(kept).toString('utf8');
 }
 
-function describeFailure(err: unknown, timeout: AbortSignal, timeoutMs: number): { exchange: Exchange; error: string } {
+function describeFailure(err: unknown, expired: boolean, timeoutMs: number): { exchange: Exchange; error: string } {
   const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
   const code = e.code ?? e.cause?.code ?? 'UNKNOWN';
   if (code === REFUSED) return { exchange: { kind: 'refused' }, error: e.message };
   if (
-    timeout.aborted ||
+    expired ||
     err instanceof errors.HeadersTimeoutError ||
     err instanceof errors.BodyTimeoutError ||
     err instanceof errors.ConnectTimeoutError ||
