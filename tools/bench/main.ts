@@ -192,6 +192,8 @@ interface Stack {
   /** Where `/metrics` with `waybill_transactions` answers. */
   projectionUrl: string;
   dispatcherPid: () => Promise<number>;
+  /** Where the dispatcher's `/metrics` answers. */
+  dispatcherUrl: string;
   /** The process that runs Waybill (its services are it or its descendants). */
   rootPid: number | undefined;
 }
@@ -255,6 +257,7 @@ async function startStack(opts: Options, workDir: string): Promise<Stack> {
   };
   let proc: WaybillProcess;
   let projectionUrl: string;
+  let dispatcherUrl: string;
   let dispatcherPid: () => Promise<number>;
   const port = await findFreePort();
   if (opts.mode === 'kafka') {
@@ -265,6 +268,7 @@ async function startStack(opts: Options, workDir: string): Promise<Stack> {
     cleanups.push({ what: 'distributed mode', run: async () => stopWaybill(await started.catch(() => undefined), 'SIGTERM', 30_000) });
     proc = await started;
     projectionUrl = `http://127.0.0.1:${base + 3}`;
+    dispatcherUrl = `http://127.0.0.1:${base + 2}`;
     const dispatcherEntry = path.join(ROOT, 'apps', 'dispatcher', 'src', 'main.ts');
     dispatcherPid = async () => {
       for (const pid of await childPids(proc.child.pid ?? -1)) {
@@ -279,10 +283,22 @@ async function startStack(opts: Options, workDir: string): Promise<Stack> {
     cleanups.push({ what: 'standalone app', run: async () => stopWaybill(await started.catch(() => undefined), 'SIGTERM', 30_000) });
     proc = await started;
     projectionUrl = proc.baseUrl;
+    dispatcherUrl = proc.baseUrl;
     dispatcherPid = async () => proc.child.pid ?? -1;
   }
   log(`Waybill ready at ${proc.baseUrl}`);
-  return { api: new ApiClient(proc.baseUrl, adminKey), projectionUrl, dispatcherPid, rootPid: proc.child.pid };
+  return { api: new ApiClient(proc.baseUrl, adminKey), projectionUrl, dispatcherUrl, dispatcherPid, rootPid: proc.child.pid };
+}
+
+/** The dispatcher's memory as its process sees it (prom-client's default metrics), in MB. */
+async function memoryOf(url: string): Promise<string> {
+  const res = await request(`${url}/metrics`, { headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const text = await res.body.text();
+  const mb = (name: string) => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+([0-9.e+]+)`, 'm').exec(text);
+    return m ? `${(Number(m[1]) / 1024 / 1024).toFixed(1)}` : '?';
+  };
+  return `heap used ${mb('nodejs_heap_size_used_bytes')} of ${mb('nodejs_heap_size_total_bytes')} MB, external ${mb('nodejs_external_memory_bytes')} MB`;
 }
 
 async function acceptedCount(projectionUrl: string): Promise<number> {
@@ -605,7 +621,7 @@ async function main(): Promise<void> {
   await waitFor('footprint deliveries', () => receiver.stats(), (st) => st.delivered >= opts.footprintChannels, 120_000, (st) => `${st.delivered}/${opts.footprintChannels}`);
   const pid = await stack.dispatcherPid();
   const dispatcherRssMb = await rssMb(pid);
-  log(`footprint: dispatcher (pid ${pid}) VmRSS ${dispatcherRssMb} MB`);
+  log(`footprint: dispatcher (pid ${pid}) VmRSS ${dispatcherRssMb} MB; ${await memoryOf(stack.dispatcherUrl).catch((err) => `memory not read: ${(err as Error).message}`)}`);
 
   const round = (v: number | null, d = 0) => (v === null || !Number.isFinite(v) ? null : Math.round(v * 10 ** d) / 10 ** d);
   const result = {
