@@ -183,6 +183,10 @@ class KafkaSubscription {
   private readonly groupId: string;
   /** Next offset to handle, per `topic:partition`, for what this instance handled. */
   private readonly handled = new Map<string, bigint>();
+  /** Handled offsets not committed yet, by `topic:partition`, and the commit on its way. */
+  private readonly toCommit = new Map<string, { topic: string; partition: number; offset: string }>();
+  private committing: Promise<void> | null = null;
+  private commitFailures = 0;
   private stopping = false;
 
   constructor(
@@ -261,8 +265,41 @@ class KafkaSubscription {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    // What was handled is committed before leaving (else the next owner would hand it out again).
+    while (this.committing) await this.committing;
+    if (this.toCommit.size > 0) await this.consumer?.commitOffsets([...this.toCommit.values()]).catch(() => undefined);
     await this.consumer?.disconnect().catch(() => undefined);
     this.consumer = null;
+  }
+
+  /**
+   * Commits the handled offsets of every partition in one request, one request at a time: a
+   * batch does not wait for its own commit (a round trip to the coordinator per partition's batch
+   * held each batch back), and a commit that fails is tried again with what came since. A crash
+   * before a commit hands out again what was handled since the last one: at least once.
+   */
+  private commitSoon(): void {
+    if (this.committing || this.toCommit.size === 0 || !this.consumer) return;
+    const consumer = this.consumer;
+    const offsets = [...this.toCommit.values()];
+    this.toCommit.clear();
+    this.committing = (async () => {
+      try {
+        await consumer.commitOffsets(offsets);
+        this.commitFailures = 0;
+      } catch (err) {
+        for (const o of offsets) {
+          const key = `${o.topic}:${o.partition}`;
+          if (!this.toCommit.has(key)) this.toCommit.set(key, o); // unless a later one came meanwhile
+        }
+        this.commitFailures++;
+        this.log.warn({ err, group: this.spec.group }, 'consumer: committing offsets failed; will try again');
+        await delay(Math.min(5_000, 100 * 2 ** this.commitFailures));
+      } finally {
+        this.committing = null;
+      }
+      if (!this.stopping) this.commitSoon();
+    })();
   }
 
   private async committed(): Promise<Map<string, bigint>> {
@@ -308,10 +345,11 @@ class KafkaSubscription {
       const last = chunk[chunk.length - 1].offset;
       resolveOffset(last);
       const next = BigInt(last) + 1n;
-      if (!this.spec.ephemeral) {
-        await this.consumer?.commitOffsets([{ topic, partition, offset: next.toString() }]);
-      }
       this.handled.set(`${topic}:${partition}`, next);
+      if (!this.spec.ephemeral) {
+        this.toCommit.set(`${topic}:${partition}`, { topic, partition, offset: next.toString() });
+        this.commitSoon();
+      }
       await heartbeat();
     }
   }
