@@ -20,7 +20,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -222,6 +222,37 @@ async function markPhase(phase: string, root: number | undefined): Promise<void>
     if (environ.split('\0').some((e) => e.startsWith('BENCH_CPU_PROF_PHASE='))) process.kill(pid, 'SIGUSR2');
   }
   log(`profile: ${phase} marked in the Waybill processes`);
+}
+
+/** CPU time (ms) the processes of Waybill's tree have used so far. */
+async function treeCpuMs(root: number): Promise<number> {
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) tree.push(...(await childPids(tree[i])));
+  let ticks = 0;
+  for (const pid of tree) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0); // utime + stime
+  }
+  return (ticks * 1000) / 100; // USER_HZ
+}
+
+/**
+ * Waits until Waybill is done with the previous phase (consumers catching up, the projection, the
+ * database's autovacuum after a burst show as CPU): a steady-rate phase measures the steady state,
+ * not the tail of a burst. At most `maxMs`.
+ */
+async function settle(root: number | undefined, maxMs = 30_000): Promise<void> {
+  if (root === undefined) return;
+  const started = Date.now();
+  let before = await treeCpuMs(root);
+  while (Date.now() - started < maxMs) {
+    await sleep(1_000);
+    const after = await treeCpuMs(root);
+    if (after - before < 150) break; // under 15% of one core over the last second
+    before = after;
+  }
+  log(`settled in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
 async function rssMb(pid: number): Promise<number> {
@@ -491,6 +522,8 @@ async function latency(stack: Stack, receiver: Receiver, routes: Route[], rate: 
   const tickMs = (1000 * perTick) / rate;
   const ticks = Math.round((seconds * 1000) / tickMs);
   const answered = new Map<string, number>();
+  /** When the ingest call that carried each transaction was made. */
+  const called = new Map<string, number>();
   const acceptedLatencies: number[] = [];
   const polls: Promise<void>[] = [];
   const start = now();
@@ -505,11 +538,13 @@ async function latency(stack: Stack, receiver: Receiver, routes: Route[], rate: 
     const transactions = Array.from({ length: perTick }, (_, k) => ({ relationshipId: routes[(t * perTick + k) % routes.length].relationshipId, payload }));
     inflight.push(
       (async () => {
+        const calledAt = now();
         const body = await must<any>(stack.api.post('/v1/transactions/batch', { transactions }), 202, 'latency batch');
         const at = now();
         for (const d of body.data) {
           if (!d.id) continue;
           answered.set(d.id, at);
+          called.set(d.id, calledAt);
           if (sample++ % ACCEPTED_SAMPLE === 0) polls.push(pollAccepted(stack.api, d.id, at, acceptedLatencies));
         }
       })(),
@@ -522,7 +557,21 @@ async function latency(stack: Stack, receiver: Receiver, routes: Route[], rate: 
   const arrivals = await receiver.arrivals();
   await receiver.record(false);
   const lat: number[] = [];
-  for (const [id, at] of answered) if (arrivals[id] !== undefined) lat.push(arrivals[id] - at);
+  const fromCall: number[] = [];
+  for (const [id, at] of answered) {
+    if (arrivals[id] === undefined) continue;
+    lat.push(arrivals[id] - at);
+    fromCall.push(arrivals[id] - (called.get(id) as number));
+  }
+  // The answer comes once the events are durably on their way, so a partner may get the delivery
+  // before the client has read its answer (a negative figure): the call → partner figures say what
+  // a client waits from the moment it sends.
+  log(`latency: ingest call → partner p50 ${percentile(fromCall, 0.5)} ms p99 ${percentile(fromCall, 0.99)} ms`);
+  if (process.env.BENCH_LATENCY_FILE) {
+    // Each transaction's answer time (ms after the phase began) and its ingest→partner latency: where the tail lies in time.
+    const rows = [...answered].filter(([id]) => arrivals[id] !== undefined).map(([id, at]) => `${(at - start).toFixed(1)}\t${(arrivals[id] - at).toFixed(1)}`);
+    await writeFile(process.env.BENCH_LATENCY_FILE, `answeredMs\tlatencyMs\n${rows.join('\n')}\n`);
+  }
   const result = { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), acceptedP50: percentile(acceptedLatencies, 0.5), acceptedP99: percentile(acceptedLatencies, 0.99) };
   log(`latency: ingest→partner p50 ${result.p50} ms p99 ${result.p99} ms (${lat.length} arrivals); ingest→ACCEPTED p50 ${result.acceptedP50} ms p99 ${result.acceptedP99} ms (${acceptedLatencies.length} sampled)`);
   return result;
@@ -586,6 +635,7 @@ async function main(): Promise<void> {
   log(`throughput: ${accepted}/${acceptedSoFar} ACCEPTED visible ${((Date.now() - acceptedStart) / 1000).toFixed(1)} s after the last delivery`);
 
   // 3. latency
+  await settle(stack.rootPid);
   await markPhase('latency', stack.rootPid);
   const lat = await latency(s, receiver, routes, opts.latencyRate, opts.latencySeconds);
   await markPhase('latency', stack.rootPid);
