@@ -211,7 +211,14 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter(value, now)).toBeNull();
   });
 
-  it.each(['soon', 'abc', '12abc', '0x10', '1e3', '   ', 'Infinity', 'NaN'])('an unreadable value %j is null', (value) => {
+  it.each([
+    ['Tuesday, 01-Jan-30 12:01:30 GMT', 90_000],
+    ['Tue Jan  1 12:01:30 2030', 90_000],
+  ])('the obsolete HTTP-date form %j is read too', (value, ms) => {
+    expect(parseRetryAfter(value, now)).toBe(ms);
+  });
+
+  it.each(['soon', 'abc', '12abc', '0x10', '1e3', '   ', 'Infinity', 'NaN', '1.5', '-1', '+5', '2030-01-01T12:01:30Z', 'Jan 1 2030'])('an unreadable value %j is null', (value) => {
     expect(parseRetryAfter(value, now)).toBeNull();
   });
 

@@ -64,11 +64,28 @@ export function nextRetry(policy: RetryPolicyState, ctx: RetryContext): RetryDec
   }
 }
 
-/** Parses `Retry-After` (seconds or an HTTP date) into ms from `now`; null when absent or unreadable. */
+/**
+ * The forms of an HTTP-date (RFC 9110 §5.6.7): IMF-fixdate, and the obsolete RFC 850 and asctime
+ * forms recipients must still accept. Anything else is not a date, however `Date.parse` reads it
+ * ("1.5" and "-1" are dates to it).
+ */
+const HTTP_DATE = [
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/,
+  /^(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \d{2}-(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)-\d{2} \d{2}:\d{2}:\d{2} GMT$/,
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/,
+];
+
+/**
+ * Parses `Retry-After` — delay-seconds (digits only) or an HTTP-date — into ms from `now`; null
+ * when absent or not one of those forms.
+ */
 export function parseRetryAfter(value: string | null, now: Date): number | null {
-  if (!value) return null;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
+  const v = value?.trim();
+  if (!v) return null;
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  if (!HTTP_DATE.some((form) => form.test(v))) return null;
+  // asctime carries no zone: it is GMT.
+  const at = Date.parse(/GMT$/.test(v) ? v : `${v} GMT`);
   return Number.isNaN(at) ? null : Math.max(0, at - now.getTime());
 }
 
