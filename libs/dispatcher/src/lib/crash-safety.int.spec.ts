@@ -54,3 +54,40 @@ describe('dispatcher (Kafka): SIGKILL mid-flight', () => {
     expect(ids.filter((id) => !received.has(id))).toEqual([]);
   }, 120_000);
 });
+
+/**
+ * SIGTERM's path: stopping gives the attempts in flight their grace, then cuts off what still
+ * hangs — not an attempt, nothing recorded — and the next dispatcher delivers it.
+ */
+describe('dispatcher (Kafka): a graceful stop with a request hanging', () => {
+  let h: DispatcherHarness;
+  let receiver: PartnerReceiver;
+  const hook = '/hangs-then-answers';
+
+  beforeAll(async () => {
+    receiver = await PartnerReceiver.start();
+    h = await DispatcherHarness.start('kafka'); // shutdown grace: 500 ms
+  }, 60_000);
+
+  afterAll(async () => {
+    await h?.stop();
+    await receiver?.stop();
+  }, 30_000);
+
+  it('cuts the request off after the grace, records no attempt for it, and the next dispatcher delivers it', async () => {
+    receiver.script(hook, { hang: true }, { status: 200 });
+    const channel = await h.channel({ url: receiver.url(hook), timeoutMs: 60_000 });
+    const [d] = await h.sendMany(channel, 1);
+    await receiver.waitFor(1, (r) => r.path === hook, 30_000);
+
+    await h.stopDispatcher(); // resolves only once the hanging request was cut off
+    expect(h.events.of('delivery.attempted.v1', (a) => a.transactionId === d.transactionId)).toEqual([]);
+
+    await h.startDispatcher();
+    expect((await h.events.outcomes([d.transactionId], 60_000))[d.transactionId]).toBe('transaction.accepted.v1');
+    expect(receiver.requestsTo(hook)).toHaveLength(2);
+    expect(h.events.of('delivery.attempted.v1', (a) => a.transactionId === d.transactionId)).toEqual([
+      expect.objectContaining({ attempt: 1, statusCode: 200, outcome: 'ACCEPTED' }),
+    ]);
+  }, 120_000);
+});
