@@ -3,6 +3,7 @@ export * from './logger';
 export * from './wait';
 export * from './partitioner';
 export * from './event-consumer';
+export * from './consumer';
 export * from './events';
 export * from './dedupe';
 export * from './replica-feed';

@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Logger } from 'pino';
 import { Topics } from '@waybill/contracts';
-import { CATCH_UP_TIMEOUT_MS, MessageTransport, subscribeEvents, Subscription } from '@waybill/messaging';
+import { CATCH_UP_TIMEOUT_MS, EventConsumer, MessageTransport } from '@waybill/messaging';
 import { LOGGER, Problems, TRANSPORT } from '@waybill/platform';
 import { REGISTRY_DB } from '../adapters/db/tokens';
 
@@ -15,7 +15,7 @@ const GROUP = 'waybill.registry.relationship-usage';
  */
 @Injectable()
 export class RelationshipUsage implements OnModuleInit, OnApplicationShutdown {
-  private subscription: Subscription | null = null;
+  private readonly consumer = new EventConsumer();
 
   constructor(
     @Inject(REGISTRY_DB) private readonly db: DataSource,
@@ -24,7 +24,7 @@ export class RelationshipUsage implements OnModuleInit, OnApplicationShutdown {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    this.subscription = await subscribeEvents(this.transport, this.log, {
+    await this.consumer.start(this.transport, this.log, {
       group: GROUP,
       topics: [Topics.relationships],
       types: ['relationship.upserted.v1'],
@@ -54,8 +54,8 @@ export class RelationshipUsage implements OnModuleInit, OnApplicationShutdown {
    * than decide on a replica that cannot catch up.
    */
   async catchUp(): Promise<void> {
-    if (!this.subscription) throw new Error('relationship usage not started');
-    if (!(await this.subscription.catchUp(CATCH_UP_TIMEOUT_MS))) {
+    if (!this.consumer.started) throw new Error('relationship usage not started');
+    if (!(await this.consumer.catchUp(CATCH_UP_TIMEOUT_MS))) {
       throw Problems.unavailable('The relationships could not be read in time to decide; try again.', 1);
     }
   }
@@ -71,7 +71,7 @@ export class RelationshipUsage implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.subscription?.stop();
+    await this.consumer.stop();
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { EventType, Topics, WaybillEvent } from '@waybill/contracts';
 import { classify } from '@waybill/delivery';
-import { delay, MessageTransport, subscribeEvents, Subscription } from '@waybill/messaging';
+import { delay, EventConsumer, MessageTransport } from '@waybill/messaging';
 import type { ChannelReplica } from '@waybill/platform';
 import type { PartnerGateway } from '../adapters/partner/partner-gateway';
 import { buildAlertRequest } from '../domain/partner-request';
@@ -19,7 +19,7 @@ const PAUSE_MS = 1_000;
  * when the alert channel is the one in trouble); a few tries, then it is logged and left.
  */
 export class AlertDelivery {
-  private subscription: Subscription | null = null;
+  private readonly consumer = new EventConsumer();
   private readonly abort = new AbortController();
 
   constructor(
@@ -30,7 +30,7 @@ export class AlertDelivery {
   ) {}
 
   async start(): Promise<void> {
-    this.subscription = await subscribeEvents(this.transport, this.log, {
+    await this.consumer.start(this.transport, this.log, {
       group: GROUP,
       topics: [Topics.alerts],
       types: ALERT_TYPES,
@@ -49,7 +49,7 @@ export class AlertDelivery {
 
   async stop(): Promise<void> {
     this.abort.abort();
-    await this.subscription?.stop();
+    await this.consumer.stop();
   }
 
   private async deliver(alert: WaybillEvent, channelId: string | null): Promise<void> {

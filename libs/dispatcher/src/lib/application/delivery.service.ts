@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { Topics } from '@waybill/contracts';
-import { MessageTransport, subscribeEvents, Subscription } from '@waybill/messaging';
+import { EventConsumer, MessageTransport } from '@waybill/messaging';
 import { LOGGER, TRANSPORT } from '@waybill/platform';
 import { PartnerClient } from '../adapters/partner/partner-client';
 import { AlertDelivery } from './alert-delivery';
@@ -18,7 +18,7 @@ const GROUP = 'waybill.dispatcher';
  */
 @Injectable()
 export class DeliveryService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private subscription: Subscription | null = null;
+  private readonly consumer = new EventConsumer();
 
   constructor(
     @Inject(TRANSPORT) private readonly transport: MessageTransport,
@@ -33,7 +33,7 @@ export class DeliveryService implements OnApplicationBootstrap, OnApplicationShu
     this.transport.outbox(SCHEMA); // starts its relay (Kafka mode)
     await this.dispatcher.start();
     await this.pull.start();
-    this.subscription = await subscribeEvents(this.transport, this.log, {
+    await this.consumer.start(this.transport, this.log, {
       group: GROUP,
       topics: [Topics.deliveries],
       types: ['delivery.requested.v1'],
@@ -57,7 +57,7 @@ export class DeliveryService implements OnApplicationBootstrap, OnApplicationShu
 
   async onApplicationShutdown(): Promise<void> {
     await this.alerts.stop();
-    await this.subscription?.stop();
+    await this.consumer.stop();
     await this.dispatcher.stop();
     await this.pull.stop();
     await this.client.close();

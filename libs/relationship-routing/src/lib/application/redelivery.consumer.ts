@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } fro
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import { Topics } from '@waybill/contracts';
-import { claimEvents, MessageTransport, subscribeEvents, Subscription } from '@waybill/messaging';
+import { claimEvents, EventConsumer, eventsOf, MessageTransport } from '@waybill/messaging';
 import { LOGGER, TRANSPORT } from '@waybill/platform';
 import { ROUTING_DB } from '../adapters/db/routing.migrations';
 import { RoutingService } from './routing.service';
@@ -17,7 +17,7 @@ const GROUP = 'waybill.routing.redelivery';
  */
 @Injectable()
 export class RedeliveryConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
-  private subscription: Subscription | null = null;
+  private readonly consumer = new EventConsumer();
 
   constructor(
     @Inject(ROUTING_DB) private readonly db: DataSource,
@@ -28,15 +28,13 @@ export class RedeliveryConsumer implements OnApplicationBootstrap, OnApplication
 
   async onApplicationBootstrap(): Promise<void> {
     const outbox = this.transport.outbox(SCHEMA);
-    this.subscription = await subscribeEvents(this.transport, this.log, {
+    await this.consumer.start(this.transport, this.log, {
       group: GROUP,
       topics: [Topics.transactionEvents],
       types: ['transaction.redelivery-requested.v1'],
       partitionsConcurrently: this.transport.partitions,
       handle: async (items) => {
-        const requests = items.flatMap((i) =>
-          i.kind === 'event' && i.event.type === 'transaction.redelivery-requested.v1' ? [i.event] : [],
-        );
+        const requests = eventsOf(items, ['transaction.redelivery-requested.v1']);
         if (requests.length === 0) return;
         await this.db.transaction(async (em) => {
           const fresh = await claimEvents(em, GROUP, requests.map((e) => e.eventId));
@@ -51,6 +49,6 @@ export class RedeliveryConsumer implements OnApplicationBootstrap, OnApplication
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.subscription?.stop();
+    await this.consumer.stop();
   }
 }

@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } fro
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import { EventOf, Topics } from '@waybill/contracts';
-import { MessageTransport, subscribeEvents, Subscription } from '@waybill/messaging';
+import { EventConsumer, eventsOf, MessageTransport } from '@waybill/messaging';
 import { decodeCursor, LOGGER, Page, Problems, toPage, TRANSPORT } from '@waybill/platform';
 import { STATUS_DB } from '../adapters/db/status.migrations';
 import { StatusMetrics } from './status.metrics';
@@ -40,7 +40,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  */
 @Injectable()
 export class AlertsService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private subscription: Subscription | null = null;
+  private readonly consumer = new EventConsumer();
 
   constructor(
     @Inject(STATUS_DB) private readonly db: DataSource,
@@ -50,12 +50,12 @@ export class AlertsService implements OnApplicationBootstrap, OnApplicationShutd
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.subscription = await subscribeEvents(this.transport, this.log, {
+    await this.consumer.start(this.transport, this.log, {
       group: ALERTS_GROUP,
       topics: [Topics.alerts],
       types: ALERT_EVENT_TYPES,
       handle: async (items) => {
-        const alerts = items.flatMap((i) => (i.kind === 'event' ? [i.event as AlertEvent] : []));
+        const alerts = eventsOf(items, ALERT_EVENT_TYPES);
         if (alerts.length === 0) return;
         const stored: { type: string }[] = await this.db.query(
           `INSERT INTO status.alerts (id, org_id, channel_id, type, at, data)
@@ -76,12 +76,12 @@ export class AlertsService implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.subscription?.stop();
+    await this.consumer.stop();
   }
 
   /** Waits (bounded, ms) until every alert published before the call is stored. */
   catchUp(timeoutMs = 3_000): Promise<boolean> {
-    return this.subscription ? this.subscription.catchUp(timeoutMs) : Promise.resolve(false);
+    return this.consumer.catchUp(timeoutMs);
   }
 
   /** The organisation's alerts, newest first, optionally of one channel and one type. */

@@ -3,7 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import { Topics } from '@waybill/contracts';
 import { isTransactionEvent, TransactionEvent } from '@waybill/delivery';
-import { Consumed, MessageTransport, subscribeEvents, Subscription } from '@waybill/messaging';
+import { Consumed, EventConsumer, MessageTransport } from '@waybill/messaging';
 import { LOGGER, TRANSPORT } from '@waybill/platform';
 import { STATUS_DB } from '../adapters/db/status.migrations';
 import { STATUS_SCHEMA } from '../adapters/db/read-model.ddl';
@@ -28,7 +28,7 @@ export function transactionEventsOf(items: readonly Consumed[]): TransactionEven
  */
 @Injectable()
 export class ProjectionService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private subscription: Subscription | null = null;
+  private readonly consumer = new EventConsumer();
 
   constructor(
     @Inject(STATUS_DB) private readonly db: DataSource,
@@ -38,7 +38,7 @@ export class ProjectionService implements OnApplicationBootstrap, OnApplicationS
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.subscription = await subscribeEvents(this.transport, this.log, {
+    await this.consumer.start(this.transport, this.log, {
       group: PROJECTION_GROUP,
       topics: [Topics.transactionEvents],
       partitionsConcurrently: this.transport.partitions,
@@ -52,7 +52,7 @@ export class ProjectionService implements OnApplicationBootstrap, OnApplicationS
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.subscription?.stop();
+    await this.consumer.stop();
   }
 
   /**
@@ -60,6 +60,6 @@ export class ProjectionService implements OnApplicationBootstrap, OnApplicationS
    * true once it has, false when `timeoutMs` passed first.
    */
   catchUp(timeoutMs = 3_000): Promise<boolean> {
-    return this.subscription ? this.subscription.catchUp(timeoutMs) : Promise.resolve(false);
+    return this.consumer.catchUp(timeoutMs);
   }
 }
