@@ -1,8 +1,6 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import {
-  ApiClient, AS_A_USER_RUNS_IT, freePort, isStillRunning, killPostgresProcessesOf, killStrayWaybillChildren, mapInPool, PartnerReceiver, postgresProcessesOf,
+  ApiClient, AS_A_USER_RUNS_IT, freePort, isStillRunning, killPostgresProcessesOf, killStrayWaybillChildren, mapInPool, newDataDir, PartnerReceiver, postgresProcessesOf,
   PostgresProcess, startWaybill, stopWaybill, waitForAllStatus, WaybillProcess,
 } from '@waybill/testing';
 
@@ -19,8 +17,7 @@ describe('standalone (npm start): SIGKILL while deliveries are in flight loses n
 
   beforeAll(async () => {
     receiver = await PartnerReceiver.start();
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'waybill-e2e-crash-'));
-    await chmod(dataDir, 0o755); // lets PostgreSQL's own user reach its data below it
+    dataDir = await newDataDir('waybill-e2e-crash-');
     env = { ...AS_A_USER_RUNS_IT, PORT: String(await freePort()), WAYBILL_DATA_DIR: dataDir, WAYBILL_ADMIN_KEY: ADMIN_KEY };
     waybill = await startWaybill('standalone', env, 50_000);
   }, 60_000);

@@ -1,9 +1,8 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, readFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ApiClient, freePort, PartnerReceiver, startWaybill, stopWaybill, waitForStatus, WaybillProcess } from '@waybill/testing';
+import { ApiClient, freePort, newDataDir, PartnerReceiver, startWaybill, stopWaybill, waitForStatus, WaybillProcess } from '@waybill/testing';
 
 jest.setTimeout(120_000);
 
@@ -19,8 +18,7 @@ describe('README: Try it', () => {
 
   beforeAll(async () => {
     receiver = await PartnerReceiver.start();
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'waybill-readme-'));
-    await chmod(dataDir, 0o755);
+    const dataDir = await newDataDir('waybill-readme-');
     waybill = await startWaybill('standalone', { PORT: String(await freePort()), WAYBILL_DATA_DIR: dataDir });
   });
   afterAll(async () => {

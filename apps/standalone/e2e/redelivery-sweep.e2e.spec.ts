@@ -1,7 +1,5 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { ApiClient, eventually, freePort, PartnerReceiver, runToExit, startWaybill, stopWaybill, waitForStatus, WaybillProcess } from '@waybill/testing';
+import { rm } from 'node:fs/promises';
+import { ApiClient, eventually, freePort, newDataDir, PartnerReceiver, runToExit, startWaybill, stopWaybill, waitForStatus, WaybillProcess } from '@waybill/testing';
 
 const ADMIN_KEY = 'e2e-admin-key-sweep-0123456789';
 
@@ -21,8 +19,7 @@ describe('standalone (npm start): a failed delivery, found, swept, delivered', (
 
   beforeAll(async () => {
     receiver = await PartnerReceiver.start();
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'waybill-e2e-sweep-'));
-    await chmod(dataDir, 0o755); // lets PostgreSQL's own user reach its data below it
+    dataDir = await newDataDir('waybill-e2e-sweep-');
     waybill = await startWaybill('standalone', { PORT: String(await freePort()), WAYBILL_DATA_DIR: dataDir, WAYBILL_ADMIN_KEY: ADMIN_KEY });
   });
 

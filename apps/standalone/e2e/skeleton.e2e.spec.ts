@@ -1,7 +1,5 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { ApiClient, freePort, PartnerReceiver, sendOneTransaction, startWaybill, waitForStatus, WaybillProcess } from '@waybill/testing';
+import { rm } from 'node:fs/promises';
+import { ApiClient, freePort, newDataDir, PartnerReceiver, sendOneTransaction, startWaybill, waitForStatus, WaybillProcess } from '@waybill/testing';
 
 const ADMIN_KEY = 'e2e-admin-key-0123456789';
 
@@ -13,8 +11,7 @@ describe('standalone (npm start): one transaction end to end on the embedded tra
 
   beforeAll(async () => {
     receiver = await PartnerReceiver.start();
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'waybill-e2e-'));
-    await chmod(dataDir, 0o755); // lets PostgreSQL's own user reach its data below it
+    dataDir = await newDataDir('waybill-e2e-');
     env = { PORT: String(await freePort()), WAYBILL_DATA_DIR: dataDir, WAYBILL_ADMIN_KEY: ADMIN_KEY };
     waybill = await startWaybill('standalone', env);
   }, 120_000);

@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { createTestDatabase, freePort, killUnfinishedRuns, runWaybillToExit } from '@waybill/testing';
+import { createTestDatabase, freePort, killUnfinishedRuns, newDataDir, runWaybillToExit } from '@waybill/testing';
 
 /**
  * What an operator sees when Waybill cannot start: the process ends by itself, quickly, with a
@@ -26,8 +24,7 @@ describe('start-up failures: the process exits non-zero with a clear message', (
   let dataDir: string;
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'waybill-e2e-fail-'));
-    await chmod(dataDir, 0o755);
+    dataDir = await newDataDir('waybill-e2e-fail-');
   });
 
   afterAll(async () => {

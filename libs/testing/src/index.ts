@@ -1,5 +1,6 @@
 export * from './env/servers';
 export * from './env/test-env';
+export * from './env/data-dir';
 export * from './http/receiver';
 export * from './http/api-client';
 export * from './e2e/process';

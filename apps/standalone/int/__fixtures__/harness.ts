@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { ChannelRegistryModule } from '@waybill/channel-registry';
 import { RelationshipRoutingModule } from '@waybill/relationship-routing';
-import { RunningService, startService } from '@waybill/platform';
+import { RunningService, ServiceSpec, startService } from '@waybill/platform';
 import { ApiClient, createTestDatabase, testKafkaBrokers, uniqueName } from '@waybill/testing';
 
 /**
- * The registry and routing in one process on the test PostgreSQL (a database of its own) and the
- * test Kafka broker (a namespace of its own): what the integration tests of both services drive.
+ * Services in one process (by default the registry and routing) on the test PostgreSQL (a database
+ * of its own) and the test Kafka broker (a namespace of its own): what the integration tests drive.
  */
 export interface Harness {
   service: RunningService;
@@ -23,7 +23,10 @@ export interface Harness {
 
 export const ADMIN_KEY = 'int-admin-key-0123456789abcdef';
 
-export async function startHarness(env: Record<string, string> = {}, modules = [ChannelRegistryModule, RelationshipRoutingModule]): Promise<Harness> {
+export async function startHarness(
+  env: Record<string, string> = {},
+  modules: ServiceSpec['modules'] = [ChannelRegistryModule, RelationshipRoutingModule],
+): Promise<Harness> {
   const databaseUrl = await createTestDatabase();
   const namespace = uniqueName('int');
   const service = await startService(
@@ -56,7 +59,7 @@ export async function startHarness(env: Record<string, string> = {}, modules = [
       return { id: org.body.id, apiKey: org.body.apiKey, api: new ApiClient(service.url, org.body.apiKey) };
     },
     stop: async () => {
-      await db.end();
+      await db.end().catch(() => undefined);
       await service.stop();
     },
   };

@@ -1,62 +1,20 @@
-import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import { ChannelRegistryModule } from '@waybill/channel-registry';
 import { DispatcherModule } from '@waybill/dispatcher';
 import { RelationshipRoutingModule } from '@waybill/relationship-routing';
 import { StatusProjectionModule } from '@waybill/status-projection';
-import { RunningService, startService } from '@waybill/platform';
-import { ApiClient, createTestDatabase, eventually, testKafkaBrokers, uniqueName } from '@waybill/testing';
+import { ApiClient, eventually, uniqueName } from '@waybill/testing';
+import { ADMIN_KEY, Harness, startHarness } from './harness';
 
-export const ADMIN_KEY = 'int-admin-key-0123456789abcdef';
+export { ADMIN_KEY };
 
-/** All four services in one process, on the test Kafka broker (a namespace of its own) and a new database. */
-export interface Waybill {
-  service: RunningService;
+/** All four services in one process: the harness of `./harness`, with the dispatcher and the status projection. */
+export interface Waybill extends Harness {
   url: string;
-  admin: ApiClient;
-  databaseUrl: string;
-  /** A connection to the deployment's database, for looking at the read model as it is. */
-  db: Client;
-  /** A new organisation: its id and a client with its key. */
-  organization(name?: string): Promise<{ id: string; api: ApiClient }>;
-  stop(): Promise<void>;
 }
 
 export async function startWaybillInProcess(env: Record<string, string> = {}): Promise<Waybill> {
-  const databaseUrl = await createTestDatabase();
-  const service = await startService(
-    { name: 'int', modules: [ChannelRegistryModule, RelationshipRoutingModule, DispatcherModule, StatusProjectionModule], defaultPort: 0 },
-    {
-      DATABASE_URL: databaseUrl,
-      KAFKA_BROKERS: testKafkaBrokers().join(','),
-      WAYBILL_KAFKA_NAMESPACE: uniqueName('int'),
-      WAYBILL_KAFKA_PARTITIONS: '3',
-      WAYBILL_SECRET_KEY: randomBytes(32).toString('base64'),
-      WAYBILL_ADMIN_KEY: ADMIN_KEY,
-      PORT: '0',
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
-  );
-  const db = new Client({ connectionString: databaseUrl });
-  await db.connect();
-  const admin = new ApiClient(service.url, ADMIN_KEY);
-  return {
-    service,
-    url: service.url,
-    admin,
-    databaseUrl,
-    db,
-    organization: async (name = 'Acme') => {
-      const org = await admin.post('/v1/organizations', { name });
-      if (org.status !== 201) throw new Error(`organisation: ${org.status} ${JSON.stringify(org.body)}`);
-      return { id: org.body.id as string, api: new ApiClient(service.url, org.body.apiKey) };
-    },
-    stop: async () => {
-      await db.end().catch(() => undefined);
-      await service.stop();
-    },
-  };
+  const harness = await startHarness(env, [ChannelRegistryModule, RelationshipRoutingModule, DispatcherModule, StatusProjectionModule]);
+  return { ...harness, url: harness.service.url };
 }
 
 /** Creates a channel to `url` and a relationship on it; answers both ids. */

@@ -1,8 +1,8 @@
-import { mkdtemp, chmod, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { startEmbeddedPostgres } from '@waybill/persistence';
 import { startKafka } from '@waybill/kafka-local';
+import { newDataDir } from './data-dir';
 
 /** Environment variables through which the global setup hands its servers to the test files. */
 export const ENV = {
@@ -23,8 +23,7 @@ export interface TestServers {
  * in a temporary directory, with the project's own launchers.
  */
 export async function startTestServers(log: (line: string) => void = () => undefined): Promise<TestServers> {
-  const workDir = await mkdtemp(path.join(os.tmpdir(), 'waybill-test-'));
-  await chmod(workDir, 0o755);
+  const workDir = await newDataDir('waybill-test-');
   const [pg, kafka] = await Promise.all([
     startEmbeddedPostgres({ dataDir: path.join(workDir, 'postgres'), database: 'waybill' }),
     startKafka({ dataDir: path.join(workDir, 'kafka'), log }),
