@@ -15,7 +15,8 @@
  * BENCH_CPU_PROF_DIR=<dir> profiles every Waybill process (`cpu-profile.ts`, preloaded through
  * NODE_OPTIONS, which refuses `--cpu-prof` itself) into `<dir>/<app>-<pid>.cpuprofile`; summarise
  * one with `profile-summary.ts`; with BENCH_CPU_PROF_PHASE=throughput|latency|isolation as well,
- * the profiles cover that phase alone. BENCH_KEEP=1 keeps the temporary directory.
+ * the profiles cover that phase alone. BENCH_LATENCY_FILE=<file> keeps each transaction's answer
+ * time and latency of the latency phase. BENCH_KEEP=1 keeps the temporary directory.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
