@@ -14,6 +14,8 @@ export interface EventSubscriptionSpec {
   ephemeral?: boolean;
   fromBeginning?: boolean;
   partitionsConcurrently?: number;
+  /** See `SubscriptionSpec.maxBatch`. */
+  maxBatch?: number;
   /** See `SubscriptionSpec.onAssignment`. */
   onAssignment?(partitions: Record<string, number[]>): void;
   /**
@@ -50,6 +52,7 @@ export function subscribeEvents(transport: MessageTransport, log: Log, spec: Eve
     ephemeral: spec.ephemeral,
     fromBeginning: spec.fromBeginning,
     partitionsConcurrently: spec.partitionsConcurrently,
+    maxBatch: spec.maxBatch,
     onAssignment: spec.onAssignment,
     handle: async (messages) => {
       const items: Consumed[] = [];

@@ -35,6 +35,12 @@ export interface SubscriptionSpec {
   /** Partitions handled at once (Kafka). Messages of one key are never handled concurrently. */
   partitionsConcurrently?: number;
   /**
+   * Most messages one `handle` call gets (default 500). A handler that writes each batch in one
+   * database transaction (the projection) pays its round trips per batch: larger batches cost less
+   * per message.
+   */
+  maxBatch?: number;
+  /**
    * Told which partitions of each topic this member now reads (logical topic names), whenever that
    * changes: Kafka on each join of the group (and with none when a rebalance takes them away), the
    * embedded log once at start (every partition: it is the only reader). For work that belongs to

@@ -81,7 +81,7 @@ export class EmbeddedTransport implements MessageTransport {
     const every = Array.from({ length: this.opts.partitions }, (_, i) => i);
     spec.onAssignment?.(Object.fromEntries(spec.topics.map((t) => [t, every])));
     const readers = spec.topics.map(
-      (topic) => new LogReader(this.ds, topic, spec, this.opts.batchSize, this.opts.log),
+      (topic) => new LogReader(this.ds, topic, spec, spec.maxBatch ?? this.opts.batchSize, this.opts.log),
     );
     for (const r of readers) {
       this.readers.add(r);

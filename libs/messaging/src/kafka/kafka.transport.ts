@@ -317,8 +317,9 @@ class KafkaSubscription {
 
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
-    for (let i = 0; i < batch.messages.length; i += CHUNK) {
-      const chunk = batch.messages.slice(i, i + CHUNK);
+    const most = this.spec.maxBatch ?? CHUNK;
+    for (let i = 0; i < batch.messages.length; i += most) {
+      const chunk = batch.messages.slice(i, i + most);
       const logical = this.names.logical(topic);
       const messages: IncomingMessage[] = chunk.map((m) => ({
         topic: logical,

@@ -16,6 +16,9 @@ import { StatusMetrics } from './status.metrics';
  */
 export const PROJECTION_GROUP = 'waybill.status-projection.v2';
 
+/** Most events the projection applies in one database transaction. */
+const PROJECTION_BATCH = 2_000;
+
 /** The transaction events of a batch of consumed messages. */
 export function transactionEventsOf(items: readonly Consumed[]): TransactionEvent[] {
   return items.flatMap((i) => (i.kind === 'event' && isTransactionEvent(i.event) ? [i.event] : []));
@@ -42,6 +45,9 @@ export class ProjectionService implements OnApplicationBootstrap, OnApplicationS
       group: PROJECTION_GROUP,
       topics: [Topics.transactionEvents],
       partitionsConcurrently: this.transport.partitions,
+      // Each batch is one database transaction of six statements: larger batches, fewer round trips
+      // per event (the embedded log's one reader fell 20 s behind 1,600 tx/s with batches of 500).
+      maxBatch: PROJECTION_BATCH,
       handle: async (items) => {
         const events = transactionEventsOf(items);
         if (events.length === 0) return;
