@@ -333,6 +333,14 @@ async function memoryOf(url: string): Promise<string> {
   return `heap used ${mb('nodejs_heap_size_used_bytes')} of ${mb('nodejs_heap_size_total_bytes')} MB, external ${mb('nodejs_external_memory_bytes')} MB`;
 }
 
+/** The dispatcher's deliveries parked so far, by reason (the happy path parks none). */
+async function parkedOf(url: string): Promise<string> {
+  const res = await request(`${url}/metrics`, { headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const text = await res.body.text();
+  const counts = [...text.matchAll(/^waybill_dispatcher_parked_total\{reason="([a-z]+)"\}\s+([0-9.e+]+)/gm)].map((m) => `${m[1]} ${m[2]}`);
+  return counts.length > 0 ? counts.join(', ') : 'none';
+}
+
 async function acceptedCount(projectionUrl: string): Promise<number> {
   const res = await request(`${projectionUrl}/metrics`, { headersTimeout: 10_000, bodyTimeout: 10_000 });
   const text = await res.body.text();
@@ -499,6 +507,7 @@ async function throughput(stack: Stack, receiver: Receiver, routes: Route[], n: 
   const seconds = (stats.lastOk - start) / 1000;
   const deliveredPerSec = stats.delivered / seconds;
   log(`${label}: ${stats.delivered} delivered (${stats.duplicates} duplicates) in ${seconds.toFixed(1)} s: ${deliveredPerSec.toFixed(0)}/s`);
+  log(`${label}: parked so far: ${await parkedOf(stack.dispatcherUrl).catch((err) => (err as Error).message)}`);
   return {
     deliveredPerSec,
     perSecOf: (paths) => {
