@@ -411,7 +411,7 @@ export class Dispatcher implements DispatcherGauges {
     if (result.exchange.kind === 'timeout') lane.slow = true;
     else {
       this.latency.record(result.durationMs);
-      if (result.durationMs < this.slowAfterMs() / 2) lane.slow = false;
+      if (result.durationMs < this.slowAfterMs()) lane.slow = false; // answered within the bound: not slow
     }
   }
 
