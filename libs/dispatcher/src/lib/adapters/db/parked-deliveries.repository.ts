@@ -55,13 +55,17 @@ const RETURNING = 'delivery_id, org_id, channel_id, partition, next_attempt, fir
 /** An instance that has not beaten for this long is dead: its leases are void (s). */
 export const STALE_AFTER_S = 6;
 
-/** A row nobody holds: not leased, its lease ran out, or its holder is dead. `p`: the row's alias. */
-function claimable(p = 'parked_deliveries'): string {
-  return `(${p}.leased_until IS NULL OR ${p}.leased_until <= now() OR NOT EXISTS (
+/**
+ * A row nobody holds: not leased, its lease ran out, or its holder is dead — never for `self`'s
+ * own leases, however late its last beat: an instance whose event loop or database was too busy
+ * to beat is alive, and taking its own requests in flight again would send them twice.
+ * `p`: the row's alias.
+ */
+function claimable(self: string, p = 'parked_deliveries'): string {
+  return `(${p}.leased_until IS NULL OR ${p}.leased_until <= now() OR (${p}.leased_by IS DISTINCT FROM '${self.replace(/'/g, "''")}' AND NOT EXISTS (
             SELECT 1 FROM dispatcher_instances i
-             WHERE i.instance_id = ${p}.leased_by AND i.seen_at > now() - interval '${STALE_AFTER_S} seconds'))`;
+             WHERE i.instance_id = ${p}.leased_by AND i.seen_at > now() - interval '${STALE_AFTER_S} seconds')))`;
 }
-const CLAIMABLE = claimable();
 
 type RowOp =
   | { kind: 'park'; entries: ParkEntry[] }
@@ -97,7 +101,12 @@ export class ParkedDeliveries {
     private readonly outbox: Outbox,
     /** This instance: the holder of the leases it takes. */
     private readonly instanceId: string,
-  ) {}
+  ) {
+    this.claimable = claimable(instanceId);
+  }
+
+  /** See {@link claimable}, for this instance. */
+  private readonly claimable: string;
 
   /** Says this instance is alive (its leases hold); forgets instances gone for a day. */
   async beat(): Promise<void> {
@@ -179,7 +188,7 @@ export class ParkedDeliveries {
       `UPDATE parked_deliveries SET leased_until = $3, leased_by = $4
         WHERE delivery_id IN (
           SELECT delivery_id FROM parked_deliveries
-           WHERE channel_id = $1 AND due_at <= now() AND ${CLAIMABLE}
+           WHERE channel_id = $1 AND due_at <= now() AND ${this.claimable}
            ORDER BY due_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED)
         RETURNING ${RETURNING}`,
       [channelId, limit, leasedUntil, this.instanceId],
@@ -192,10 +201,10 @@ export class ParkedDeliveries {
     const [rows]: [Row[], number] = await this.ds.query(
       `WITH due AS (
          SELECT batch_id FROM parked_deliveries
-          WHERE channel_id = $1 AND batch_id IS NOT NULL AND due_at <= now() AND ${CLAIMABLE}
+          WHERE channel_id = $1 AND batch_id IS NOT NULL AND due_at <= now() AND ${this.claimable}
           GROUP BY batch_id ORDER BY min(due_at), min(seq) LIMIT $2)
        UPDATE parked_deliveries p SET leased_until = $3, leased_by = $4
-         FROM due WHERE p.batch_id = due.batch_id AND ${claimable('p')}
+         FROM due WHERE p.batch_id = due.batch_id AND ${claimable(this.instanceId, 'p')}
        RETURNING ${RETURNING.split(', ').map((c) => `p.${c}`).join(', ')}`,
       [channelId, limit, leasedUntil, this.instanceId],
     );
@@ -221,7 +230,7 @@ export class ParkedDeliveries {
                 first_attempt_at + make_interval(secs => $3 / 1000.0) <= now() AS ready,
                 first_attempt_at + make_interval(secs => $3 / 1000.0) AS ready_at
            FROM parked_deliveries
-          WHERE channel_id = $1 AND batch_id IS NULL AND due_at <= now() AND ${CLAIMABLE}
+          WHERE channel_id = $1 AND batch_id IS NULL AND due_at <= now() AND ${this.claimable}
           ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED`,
         [channelId, batch.maxItems, batch.maxWaitMs],
       );
@@ -243,8 +252,8 @@ export class ParkedDeliveries {
   /** The line of one channel as it is now. */
   async lineStats(channelId: string): Promise<LineStats> {
     const [r]: { due: number; parked: number; next_at: Date | null }[] = await this.ds.query(
-      `SELECT count(*) FILTER (WHERE due_at <= now() AND ${CLAIMABLE})::int AS due,
-              count(*) FILTER (WHERE ${CLAIMABLE})::int AS parked,
+      `SELECT count(*) FILTER (WHERE due_at <= now() AND ${this.claimable})::int AS due,
+              count(*) FILTER (WHERE ${this.claimable})::int AS parked,
               min(greatest(due_at, coalesce(leased_until, due_at))) AS next_at
          FROM parked_deliveries WHERE channel_id = $1`,
       [channelId],
@@ -256,8 +265,8 @@ export class ParkedDeliveries {
   async lines(partitions: number[]): Promise<ChannelLine[]> {
     const rows: { channel_id: string; org_id: string; partition: number; due: number; parked: number; next_at: Date | null }[] = await this.ds.query(
       `SELECT channel_id, min(org_id) AS org_id, min(partition) AS partition,
-              count(*) FILTER (WHERE due_at <= now() AND ${CLAIMABLE})::int AS due,
-              count(*) FILTER (WHERE ${CLAIMABLE})::int AS parked,
+              count(*) FILTER (WHERE due_at <= now() AND ${this.claimable})::int AS due,
+              count(*) FILTER (WHERE ${this.claimable})::int AS parked,
               min(greatest(due_at, coalesce(leased_until, due_at))) AS next_at
          FROM parked_deliveries WHERE partition = ANY($1) GROUP BY channel_id`,
       [partitions],
@@ -281,7 +290,7 @@ export class ParkedDeliveries {
       const [rows]: [Row[], number] = await em.query(
         `DELETE FROM parked_deliveries WHERE delivery_id IN (
            SELECT delivery_id FROM parked_deliveries
-            WHERE partition = ANY($1) AND expires_at <= now() AND ${CLAIMABLE}
+            WHERE partition = ANY($1) AND expires_at <= now() AND ${this.claimable}
             LIMIT $2 FOR UPDATE SKIP LOCKED)
          RETURNING ${RETURNING}`,
         [partitions, limit],
