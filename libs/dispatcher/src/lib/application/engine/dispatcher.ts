@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ChannelState } from '@waybill/contracts';
 import {
@@ -83,6 +84,12 @@ export class Dispatcher implements DispatcherGauges {
   private readonly abort = new AbortController();
   private readonly timers: NodeJS.Timeout[] = [];
   private expiryTimer: NodeJS.Timeout | null = null;
+  /**
+   * How late this process's event loop runs lately (p99 over the last half `holdMs`, ms): an answer
+   * that waited for a busy loop is not the partner's slowness, so the slow bound grows by it.
+   */
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private loopLagMs = 0;
 
   constructor(private readonly deps: DispatcherDeps) {
     this.budget = new InFlightBudget(deps.options.maxInFlight - deps.options.slowShare, deps.options.slowShare);
@@ -114,7 +121,12 @@ export class Dispatcher implements DispatcherGauges {
       this.deps.parked.beat().catch((err) => this.deps.log.warn({ err }, 'dispatcher: heartbeat failed; its leases may be taken over')),
     );
     this.every(this.deps.options.healthFlushMs, () => this.flushHealth());
-    this.every(Math.max(10, Math.floor(this.deps.options.holdMs / 2)), () => this.watchSlow());
+    this.loopDelay.enable();
+    this.every(Math.max(10, Math.floor(this.deps.options.holdMs / 2)), () => {
+      this.loopLagMs = this.loopDelay.percentile(99) / 1e6;
+      this.loopDelay.reset();
+      this.watchSlow();
+    });
     this.every(IDLE_SWEEP_MS, () => this.forgetIdleLanes());
   }
 
@@ -230,6 +242,7 @@ export class Dispatcher implements DispatcherGauges {
     );
     await this.flushHealth().catch(() => undefined);
     this.clock.stop();
+    this.loopDelay.disable();
     for (const lane of this.lanes.values()) lane.breaker.dispose();
   }
 
@@ -885,10 +898,11 @@ export class Dispatcher implements DispatcherGauges {
   /**
    * How long a request may be in flight before its channel counts as slow: `holdMs`, or four times
    * what requests take across all channels lately when that is longer — an instance short of CPU
-   * makes every request slower, and that must not make every channel "slow".
+   * makes every request slower, and that must not make every channel "slow" — plus how late the
+   * event loop runs lately, for the same reason.
    */
   private slowAfterMs(): number {
-    return Math.max(this.deps.options.holdMs, 4 * this.latency.typical());
+    return Math.max(this.deps.options.holdMs, 4 * this.latency.typical()) + this.loopLagMs;
   }
 
   /**
