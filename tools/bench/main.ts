@@ -199,26 +199,31 @@ interface Stack {
   rootPid: number | undefined;
 }
 
+/** The fields of `/proc/<pid>/stat` after the command name (state first); empty when the process is gone. */
+async function statFields(pid: number | string): Promise<string[]> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return stat ? stat.slice(stat.lastIndexOf(')') + 2).split(' ') : [];
+}
+
 async function childPids(parent: number): Promise<number[]> {
   const pids: number[] = [];
   for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) pids.push(Number(name));
-    } catch {
-      // gone meanwhile
-    }
+    if (/^\d+$/.test(name) && Number((await statFields(name))[1]) === parent) pids.push(Number(name));
   }
   return pids;
+}
+
+/** `root` and all its descendants. */
+async function processTree(root: number): Promise<number[]> {
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) tree.push(...(await childPids(tree[i])));
+  return tree;
 }
 
 /** Tells the profiled Waybill processes (see `cpu-profile.ts`) that `phase` starts or ends. */
 async function markPhase(phase: string, root: number | undefined): Promise<void> {
   if (process.env.BENCH_CPU_PROF_PHASE !== phase || root === undefined) return;
-  const tree = [root];
-  for (let i = 0; i < tree.length; i++) tree.push(...(await childPids(tree[i])));
-  for (const pid of tree) {
+  for (const pid of await processTree(root)) {
     const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
     if (environ.split('\0').some((e) => e.startsWith('BENCH_CPU_PROF_PHASE='))) process.kill(pid, 'SIGUSR2');
   }
@@ -227,12 +232,9 @@ async function markPhase(phase: string, root: number | undefined): Promise<void>
 
 /** CPU time (ms) the processes of Waybill's tree have used so far. */
 async function treeCpuMs(root: number): Promise<number> {
-  const tree = [root];
-  for (let i = 0; i < tree.length; i++) tree.push(...(await childPids(tree[i])));
   let ticks = 0;
-  for (const pid of tree) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  for (const pid of await processTree(root)) {
+    const fields = await statFields(pid);
     ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0); // utime + stime
   }
   return (ticks * 1000) / 100; // USER_HZ
@@ -322,10 +324,15 @@ async function startStack(opts: Options, workDir: string): Promise<Stack> {
   return { api: new ApiClient(proc.baseUrl, adminKey), projectionUrl, dispatcherUrl, dispatcherPid, rootPid: proc.child.pid };
 }
 
+/** A process's `/metrics`, as text. */
+async function metricsText(url: string): Promise<string> {
+  const res = await request(`${url}/metrics`, { headersTimeout: 10_000, bodyTimeout: 10_000 });
+  return res.body.text();
+}
+
 /** The dispatcher's memory as its process sees it (prom-client's default metrics), in MB. */
 async function memoryOf(url: string): Promise<string> {
-  const res = await request(`${url}/metrics`, { headersTimeout: 10_000, bodyTimeout: 10_000 });
-  const text = await res.body.text();
+  const text = await metricsText(url);
   const mb = (name: string) => {
     const m = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+([0-9.e+]+)`, 'm').exec(text);
     return m ? `${(Number(m[1]) / 1024 / 1024).toFixed(1)}` : '?';
@@ -335,16 +342,12 @@ async function memoryOf(url: string): Promise<string> {
 
 /** The dispatcher's deliveries parked so far, by reason (the happy path parks none). */
 async function parkedOf(url: string): Promise<string> {
-  const res = await request(`${url}/metrics`, { headersTimeout: 10_000, bodyTimeout: 10_000 });
-  const text = await res.body.text();
-  const counts = [...text.matchAll(/^waybill_dispatcher_parked_total\{reason="([a-z]+)"\}\s+([0-9.e+]+)/gm)].map((m) => `${m[1]} ${m[2]}`);
+  const counts = [...(await metricsText(url)).matchAll(/^waybill_dispatcher_parked_total\{reason="([a-z]+)"\}\s+([0-9.e+]+)/gm)].map((m) => `${m[1]} ${m[2]}`);
   return counts.length > 0 ? counts.join(', ') : 'none';
 }
 
 async function acceptedCount(projectionUrl: string): Promise<number> {
-  const res = await request(`${projectionUrl}/metrics`, { headersTimeout: 10_000, bodyTimeout: 10_000 });
-  const text = await res.body.text();
-  const m = /^waybill_transactions\{[^}]*status="ACCEPTED"[^}]*\}\s+([0-9.e+]+)/m.exec(text);
+  const m = /^waybill_transactions\{[^}]*status="ACCEPTED"[^}]*\}\s+([0-9.e+]+)/m.exec(await metricsText(projectionUrl));
   return m ? Number(m[1]) : 0;
 }
 

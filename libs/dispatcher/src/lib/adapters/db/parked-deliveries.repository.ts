@@ -95,6 +95,8 @@ const MAX_OPS = 1_000;
 export class ParkedDeliveries {
   private queue: PendingOp[] = [];
   private writing = false;
+  /** See {@link claimable}, for this instance. */
+  private readonly claimable: string;
 
   constructor(
     private readonly ds: DataSource,
@@ -104,9 +106,6 @@ export class ParkedDeliveries {
   ) {
     this.claimable = claimable(instanceId);
   }
-
-  /** See {@link claimable}, for this instance. */
-  private readonly claimable: string;
 
   /** Says this instance is alive (its leases hold); forgets instances gone for a day. */
   async beat(): Promise<void> {
