@@ -1,20 +1,26 @@
 /**
- * `npm run bench -- [--quick] [--mode kafka|embedded]`: Waybill's delivery benchmark (issue #4).
+ * `npm run bench -- [--quick] [--mode kafka|embedded] [--ingest single|batch]`: Waybill's delivery benchmark.
  *
  * Starts Postgres (and Kafka in kafka mode), the services (kafka: the distributed mode, four
  * processes and the edge; embedded: the standalone app on its Postgres log), and a loopback
  * partner receiver in its own process (`receiver.ts`), then measures:
  *  1. raw limit — undici straight to the receiver at the dispatcher's concurrency;
  *  2. throughput — N transactions through `POST /v1/transactions/batch` over M channels;
- *  3. latency — a steady 500 tx/s: ingest answer → partner arrival and → ACCEPTED visible;
- *  4. isolation — run 2 again with 10 channels hanging and 10 answering 500;
- *  5. footprint — dispatcher RSS after 10,000 channels got one transaction each.
+ *  3. single calls — one transaction per `POST /v1/transactions`, 64 calls in flight, over 10
+ *     channels: delivered/s and the CPU of the whole stack (Waybill's processes, PostgreSQL and
+ *     Kafka; not the driver's or the receiver's, read from /proc) per transaction;
+ *  4. latency — a steady 500 tx/s, as single calls (`--ingest single`, the default) or batches
+ *     of 5: call → partner arrival, ingest answer → partner, and → ACCEPTED visible;
+ *  5. isolation — run 2 again with 10 channels hanging and 10 answering 500;
+ *  6. footprint — dispatcher RSS after 10,000 channels got one transaction each.
+ * `deliveredPerSec` and `ratio` are run 3's with `--ingest single`, run 2's with `--ingest batch`;
+ * both runs' figures are in the JSON line either way.
  * Progress goes to stderr; the last line on stdout is the JSON result.
  * Everything started is stopped, also on failure or Ctrl-C. Traffic stays on 127.0.0.1.
  *
  * BENCH_CPU_PROF_DIR=<dir> profiles every Waybill process (`cpu-profile.ts`, preloaded through
  * NODE_OPTIONS, which refuses `--cpu-prof` itself) into `<dir>/<app>-<pid>.cpuprofile`; summarise
- * one with `profile-summary.ts`; with BENCH_CPU_PROF_PHASE=throughput|latency|isolation as well,
+ * one with `profile-summary.ts`; with BENCH_CPU_PROF_PHASE=throughput|single|latency|isolation as well,
  * the profiles cover that phase alone. BENCH_LATENCY_FILE=<file> keeps each transaction's answer
  * time and latency of the latency phase. BENCH_KEEP=1 keeps the temporary directory.
  */
@@ -31,10 +37,17 @@ import { findFreePort, startEmbeddedPostgres } from '@waybill/persistence';
 import { ApiClient, startDistributed, startWaybill, stopWaybill, WaybillProcess } from '@waybill/testing';
 
 type Mode = 'kafka' | 'embedded';
+/** How the load driver sends: one transaction per `POST /v1/transactions` (the way most callers do), or batches of 500. */
+type Ingest = 'single' | 'batch';
 
 interface Options {
   mode: Mode;
+  ingest: Ingest;
   quick: boolean;
+  /** Transactions of the single-call throughput phase (10 channels, `singleInFlight` calls at once). */
+  singleTransactions: number;
+  singleChannels: number;
+  singleInFlight: number;
   channels: number;
   transactions: number;
   latencySeconds: number;
@@ -55,18 +68,26 @@ const ACCEPTED_POLL_MS = 50;
 
 function parseArgs(argv: string[]): Options {
   let mode: Mode = 'kafka';
+  let ingest: Ingest = 'single';
   let quick = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') quick = true;
     else if (a === '--mode') mode = argv[++i] as Mode;
     else if (a.startsWith('--mode=')) mode = a.slice(7) as Mode;
-    else throw new Error(`unknown argument ${a} (use --quick, --mode kafka|embedded)`);
+    else if (a === '--ingest') ingest = argv[++i] as Ingest;
+    else if (a.startsWith('--ingest=')) ingest = a.slice(9) as Ingest;
+    else throw new Error(`unknown argument ${a} (use --quick, --mode kafka|embedded, --ingest single|batch)`);
   }
   if (mode !== 'kafka' && mode !== 'embedded') throw new Error(`--mode must be kafka or embedded, not ${mode}`);
+  if (ingest !== 'single' && ingest !== 'batch') throw new Error(`--ingest must be single or batch, not ${ingest}`);
   return {
     mode,
+    ingest,
     quick,
+    singleTransactions: quick ? 5_000 : 20_000,
+    singleChannels: 10,
+    singleInFlight: 64,
     channels: 100,
     transactions: quick ? 10_000 : 50_000,
     latencySeconds: quick ? 10 : 30,
@@ -197,6 +218,8 @@ interface Stack {
   dispatcherUrl: string;
   /** The process that runs Waybill (its services are it or its descendants). */
   rootPid: number | undefined;
+  /** Every process tree of the stack: Waybill's, PostgreSQL's postmaster, Kafka's JVM (not the driver's or the receiver's). */
+  stackRoots: number[];
 }
 
 /** The fields of `/proc/<pid>/stat` after the command name (state first); empty when the process is gone. */
@@ -230,14 +253,23 @@ async function markPhase(phase: string, root: number | undefined): Promise<void>
   log(`profile: ${phase} marked in the Waybill processes`);
 }
 
-/** CPU time (ms) the processes of Waybill's tree have used so far. */
-async function treeCpuMs(root: number): Promise<number> {
+/** CPU time (ms) the processes of the trees rooted at `roots` have used so far. */
+async function treeCpuMs(...roots: number[]): Promise<number> {
   let ticks = 0;
-  for (const pid of await processTree(root)) {
-    const fields = await statFields(pid);
-    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0); // utime + stime
+  for (const root of roots) {
+    for (const pid of await processTree(root)) {
+      const fields = await statFields(pid);
+      ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0); // utime + stime
+    }
   }
   return (ticks * 1000) / 100; // USER_HZ
+}
+
+/** The postmaster of the cluster in `pgdata` (the first line of its `postmaster.pid`). */
+async function postmasterPid(pgdata: string): Promise<number> {
+  const pid = Number((await readFile(path.join(pgdata, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no postmaster pid in ${pgdata}`);
+  return pid;
 }
 
 /**
@@ -245,13 +277,12 @@ async function treeCpuMs(root: number): Promise<number> {
  * database's autovacuum after a burst show as CPU): a steady-rate phase measures the steady state,
  * not the tail of a burst. At most `maxMs`.
  */
-async function settle(root: number | undefined, maxMs = 30_000): Promise<void> {
-  if (root === undefined) return;
+async function settle(roots: number[], maxMs = 30_000): Promise<void> {
   const started = Date.now();
-  let before = await treeCpuMs(root);
+  let before = await treeCpuMs(...roots);
   while (Date.now() - started < maxMs) {
     await sleep(1_000);
-    const after = await treeCpuMs(root);
+    const after = await treeCpuMs(...roots);
     if (after - before < 150) break; // under 15% of one core over the last second
     before = after;
   }
@@ -321,7 +352,8 @@ async function startStack(opts: Options, workDir: string): Promise<Stack> {
     dispatcherPid = async () => proc.child.pid ?? -1;
   }
   log(`Waybill ready at ${proc.baseUrl}`);
-  return { api: new ApiClient(proc.baseUrl, adminKey), projectionUrl, dispatcherUrl, dispatcherPid, rootPid: proc.child.pid };
+  const stackRoots = [proc.child.pid ?? -1, await postmasterPid(pg.dataDir), ...(kafka ? [kafka.pid] : [])];
+  return { api: new ApiClient(proc.baseUrl, adminKey), projectionUrl, dispatcherUrl, dispatcherPid, rootPid: proc.child.pid, stackRoots };
 }
 
 /** A process's `/metrics`, as text. */
@@ -368,7 +400,15 @@ interface Route {
  * that relationship-routing's replica has not seen yet waits for the replica to catch up, which
  * pair by pair costs a Kafka round trip each.
  */
-async function createChannels(api: ApiClient, receiverBase: string, count: number, prefix: string, parallel: number): Promise<Route[]> {
+/** `maxConcurrency` per channel: `null` leaves the API's default (10). */
+async function createChannels(
+  api: ApiClient,
+  receiverBase: string,
+  count: number,
+  prefix: string,
+  parallel: number,
+  maxConcurrency: number | null = MAX_CONCURRENCY,
+): Promise<Route[]> {
   const channelIds: string[] = new Array(count);
   const routes: Route[] = new Array(count);
   const indexes = Array.from({ length: count }, (_, i) => i);
@@ -384,7 +424,7 @@ async function createChannels(api: ApiClient, receiverBase: string, count: numbe
         timeoutMs: 30_000,
         retryPolicy: { strategy: 'fixed', maxRetries: 1, delayMs: 600_000 },
         batch: null,
-        maxConcurrency: MAX_CONCURRENCY,
+        ...(maxConcurrency !== null && { maxConcurrency }),
       }),
       201,
       `channel ${p}`,
@@ -428,6 +468,30 @@ async function ingest(api: ApiClient, routes: Route[], count: number, inFlight =
       const errors = body.data.filter((d: any) => !d.id);
       if (errors.length) throw new Error(`batch ${b}: ${errors.length} items refused, e.g. ${JSON.stringify(errors[0])}`);
       for (const d of body.data) ids.push(d.id);
+    },
+  );
+  return { start, end: now(), ids };
+}
+
+/**
+ * Sends `count` transactions round-robin over `routes`, one per `POST /v1/transactions`, with
+ * `inFlight` calls at once: the way an ERP or a partner's system calls.
+ */
+async function ingestSingle(api: ApiClient, routes: Route[], count: number, inFlight: number, deadlineMs = 300_000): Promise<{ start: number; end: number; ids: string[] }> {
+  const ids: string[] = new Array(count);
+  const start = now();
+  const deadline = Date.now() + deadlineMs;
+  await pool(
+    Array.from({ length: count }, (_, i) => i),
+    inFlight,
+    async (i) => {
+      if (Date.now() > deadline) throw new Error('ingestion took too long');
+      const body = await must<any>(
+        api.post('/v1/transactions', { relationshipId: routes[i % routes.length].relationshipId, businessNumber: `PO-${i}`, payload }),
+        202,
+        `transaction ${i}`,
+      );
+      ids[i] = body.id;
     },
   );
   return { start, end: now(), ids };
@@ -527,10 +591,43 @@ async function throughput(stack: Stack, receiver: Receiver, routes: Route[], n: 
   };
 }
 
-async function latency(stack: Stack, receiver: Receiver, routes: Route[], rate: number, seconds: number): Promise<{ p50: number | null; p99: number | null; acceptedP99: number | null; acceptedP50: number | null }> {
+interface SingleResult {
+  deliveredPerSec: number;
+  /** CPU of the whole stack (Waybill, PostgreSQL, Kafka) from the first call until the projection shows every transaction ACCEPTED, per delivered transaction. */
+  cpuMsPerTx: number;
+}
+
+/**
+ * One transaction per call, `inFlight` calls at once, over `routes`: delivered/s (first call to
+ * last delivery) and the stack's CPU per transaction, counted until the projection has them all.
+ */
+async function singleThroughput(stack: Stack, receiver: Receiver, routes: Route[], n: number, inFlight: number, acceptedBefore: number): Promise<SingleResult> {
+  await receiver.reset();
+  log(`single: ${n} transactions, one per call, ${inFlight} calls in flight, over ${routes.length} channels`);
+  const cpuBefore = await treeCpuMs(...stack.stackRoots);
+  const { start, end } = await ingestSingle(stack.api, routes, n, inFlight);
+  log(`single: ingested in ${((end - start) / 1000).toFixed(1)} s (${(n / ((end - start) / 1000)).toFixed(0)} calls/s)`);
+  const stats = await waitFor('single deliveries', () => receiver.stats(), (st) => st.delivered >= n, 120_000, (st) => `${st.delivered}/${n} delivered`);
+  await waitFor('single ACCEPTED', () => acceptedCount(stack.projectionUrl), (c) => c >= acceptedBefore + n, 120_000, (c) => `${c - acceptedBefore}/${n}`);
+  const cpuMs = (await treeCpuMs(...stack.stackRoots)) - cpuBefore;
+  const deliveredPerSec = stats.delivered / ((stats.lastOk - start) / 1000);
+  const cpuMsPerTx = cpuMs / stats.delivered;
+  log(`single: ${stats.delivered} delivered (${stats.duplicates} duplicates): ${deliveredPerSec.toFixed(0)}/s; stack CPU ${(cpuMs / 1000).toFixed(1)} s = ${cpuMsPerTx.toFixed(2)} ms per transaction`);
+  return { deliveredPerSec, cpuMsPerTx };
+}
+
+async function latency(
+  stack: Stack,
+  receiver: Receiver,
+  routes: Route[],
+  rate: number,
+  seconds: number,
+  ingest: Ingest,
+): Promise<{ p50: number | null; p99: number | null; callP50: number | null; callP99: number | null; acceptedP99: number | null; acceptedP50: number | null }> {
   await receiver.reset();
   await receiver.record(true);
-  // 500 tx/s as batches of 5 every 10 ms (a tick of 1 ms would cost the driver more than Waybill).
+  // 500 tx/s as 5 transactions every 10 ms (a tick of 1 ms would cost the driver more than
+  // Waybill): five single calls at once, or one batch of 5.
   const perTick = 5;
   const tickMs = (1000 * perTick) / rate;
   const ticks = Math.round((seconds * 1000) / tickMs);
@@ -543,23 +640,35 @@ async function latency(stack: Stack, receiver: Receiver, routes: Route[], rate: 
   let late = 0;
   const inflight: Promise<void>[] = [];
   let sample = 0;
+  const answer = (id: string, calledAt: number) => {
+    const at = now();
+    answered.set(id, at);
+    called.set(id, calledAt);
+    if (sample++ % ACCEPTED_SAMPLE === 0) polls.push(pollAccepted(stack.api, id, at, acceptedLatencies));
+  };
   for (let t = 0; t < ticks; t++) {
     const due = start + t * tickMs;
     const wait = due - now();
     if (wait > 0) await sleep(wait);
     else if (wait < -tickMs) late++;
     const transactions = Array.from({ length: perTick }, (_, k) => ({ relationshipId: routes[(t * perTick + k) % routes.length].relationshipId, payload }));
+    if (ingest === 'single') {
+      for (const transaction of transactions) {
+        inflight.push(
+          (async () => {
+            const calledAt = now();
+            const body = await must<any>(stack.api.post('/v1/transactions', transaction), 202, 'latency call');
+            answer(body.id, calledAt);
+          })(),
+        );
+      }
+      continue;
+    }
     inflight.push(
       (async () => {
         const calledAt = now();
         const body = await must<any>(stack.api.post('/v1/transactions/batch', { transactions }), 202, 'latency batch');
-        const at = now();
-        for (const d of body.data) {
-          if (!d.id) continue;
-          answered.set(d.id, at);
-          called.set(d.id, calledAt);
-          if (sample++ % ACCEPTED_SAMPLE === 0) polls.push(pollAccepted(stack.api, d.id, at, acceptedLatencies));
-        }
+        for (const d of body.data) if (d.id) answer(d.id, calledAt);
       })(),
     );
   }
@@ -585,7 +694,14 @@ async function latency(stack: Stack, receiver: Receiver, routes: Route[], rate: 
     const rows = [...answered].filter(([id]) => arrivals[id] !== undefined).map(([id, at]) => `${(at - start).toFixed(1)}\t${(arrivals[id] - at).toFixed(1)}`);
     await writeFile(process.env.BENCH_LATENCY_FILE, `answeredMs\tlatencyMs\n${rows.join('\n')}\n`);
   }
-  const result = { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), acceptedP50: percentile(acceptedLatencies, 0.5), acceptedP99: percentile(acceptedLatencies, 0.99) };
+  const result = {
+    p50: percentile(lat, 0.5),
+    p99: percentile(lat, 0.99),
+    callP50: percentile(fromCall, 0.5),
+    callP99: percentile(fromCall, 0.99),
+    acceptedP50: percentile(acceptedLatencies, 0.5),
+    acceptedP99: percentile(acceptedLatencies, 0.99),
+  };
   log(`latency: ingest→partner p50 ${result.p50} ms p99 ${result.p99} ms (${lat.length} arrivals); ingest→ACCEPTED p50 ${result.acceptedP50} ms p99 ${result.acceptedP99} ms (${acceptedLatencies.length} sampled)`);
   return result;
 }
@@ -625,6 +741,7 @@ async function main(): Promise<void> {
 
   log(`creating ${opts.channels} channels`);
   const routes = await createChannels(api, receiver.base, opts.channels, 'c', 16);
+  const singleRoutes = await createChannels(api, receiver.base, opts.singleChannels, 's', 10, null);
   const concurrency = Math.min(opts.channels * MAX_CONCURRENCY, HEALTHY_BUDGET);
 
   // 1. raw limit
@@ -634,26 +751,38 @@ async function main(): Promise<void> {
   await receiver.reset();
   log('warm-up: 1000 transactions');
   await ingest(api, routes, 1000);
-  await waitFor('warm-up', () => receiver.stats(), (st) => st.delivered >= 1000, 60_000, (st) => `${st.delivered}/1000`);
-  let acceptedSoFar = 1000;
+  await ingestSingle(api, singleRoutes, 500, opts.singleInFlight);
+  await waitFor('warm-up', () => receiver.stats(), (st) => st.delivered >= 1500, 60_000, (st) => `${st.delivered}/1500`);
+  let acceptedSoFar = 1500;
 
-  // 2. throughput
+  // 2. throughput, batches of 500 over 100 channels
   await receiver.reset();
+  await settle(stack.stackRoots);
   await markPhase('throughput', stack.rootPid);
+  const batchCpuBefore = await treeCpuMs(...stack.stackRoots);
   const run2 = await throughput(s, receiver, routes, opts.transactions, opts.transactions, opts.quick ? 90_000 : 300_000, 'throughput');
   await markPhase('throughput', stack.rootPid);
   acceptedSoFar += opts.transactions;
   const acceptedStart = Date.now();
   const accepted = await waitFor('ACCEPTED', () => acceptedCount(stack.projectionUrl), (c) => c >= acceptedSoFar, 120_000, (c) => `${c}/${acceptedSoFar}`);
   log(`throughput: ${accepted}/${acceptedSoFar} ACCEPTED visible ${((Date.now() - acceptedStart) / 1000).toFixed(1)} s after the last delivery`);
+  const batchCpuMsPerTx = ((await treeCpuMs(...stack.stackRoots)) - batchCpuBefore) / opts.transactions;
+  log(`throughput: stack CPU ${batchCpuMsPerTx.toFixed(2)} ms per transaction`);
 
-  // 3. latency
-  await settle(stack.rootPid);
+  // 3. single calls over 10 channels
+  await settle(stack.stackRoots);
+  await markPhase('single', stack.rootPid);
+  const single = await singleThroughput(s, receiver, singleRoutes, opts.singleTransactions, opts.singleInFlight, acceptedSoFar);
+  await markPhase('single', stack.rootPid);
+  acceptedSoFar += opts.singleTransactions;
+
+  // 4. latency
+  await settle(stack.stackRoots);
   await markPhase('latency', stack.rootPid);
-  const lat = await latency(s, receiver, routes, opts.latencyRate, opts.latencySeconds);
+  const lat = await latency(s, receiver, routes, opts.latencyRate, opts.latencySeconds, opts.ingest);
   await markPhase('latency', stack.rootPid);
 
-  // 4. isolation
+  // 5. isolation (batches, as run 2)
   await receiver.reset();
   const hang = routes.slice(0, 10).map((r) => r.path);
   const fail = routes.slice(10, 20).map((r) => r.path);
@@ -676,7 +805,7 @@ async function main(): Promise<void> {
       `${st4.hanging} requests hanging, ${fail.reduce((a, p) => a + (st4.paths[p]?.requests ?? 0), 0)} requests answered 500`,
   );
 
-  // 5. footprint
+  // 6. footprint
   await receiver.reset();
   log(`footprint: creating ${opts.footprintChannels} channels`);
   const fRoutes = await createChannels(api, receiver.base, opts.footprintChannels, 'f', 32);
@@ -687,13 +816,21 @@ async function main(): Promise<void> {
   log(`footprint: dispatcher (pid ${pid}) VmRSS ${dispatcherRssMb} MB; ${await memoryOf(stack.dispatcherUrl).catch((err) => `memory not read: ${(err as Error).message}`)}`);
 
   const round = (v: number | null, d = 0) => (v === null || !Number.isFinite(v) ? null : Math.round(v * 10 ** d) / 10 ** d);
+  const headline = opts.ingest === 'single' ? single.deliveredPerSec : run2.deliveredPerSec;
   const result = {
     mode: opts.mode,
+    ingest: opts.ingest,
     rawPerSec: round(rawPerSec),
-    deliveredPerSec: round(run2.deliveredPerSec),
-    ratio: round(run2.deliveredPerSec / rawPerSec, 3),
-    p50Ms: lat.p50,
-    p99Ms: lat.p99,
+    deliveredPerSec: round(headline),
+    ratio: round(headline / rawPerSec, 3),
+    singleDeliveredPerSec: round(single.deliveredPerSec),
+    cpuMsPerTx: round(single.cpuMsPerTx, 2),
+    batchDeliveredPerSec: round(run2.deliveredPerSec),
+    batchRatio: round(run2.deliveredPerSec / rawPerSec, 3),
+    batchCpuMsPerTx: round(batchCpuMsPerTx, 2),
+    // single: from the call to the partner (what a caller waits); batch: from the answer, as before
+    p50Ms: opts.ingest === 'single' ? lat.callP50 : lat.p50,
+    p99Ms: opts.ingest === 'single' ? lat.callP99 : lat.p99,
     acceptedP99Ms: lat.acceptedP99,
     isolation: round(isolation, 3),
     dispatcherRssMb,
