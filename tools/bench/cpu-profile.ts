@@ -2,7 +2,7 @@
  * Preloaded into the Waybill processes when the bench runs with BENCH_CPU_PROF_DIR (Node refuses
  * `--cpu-prof` in NODE_OPTIONS): profiles with the in-thread inspector and writes
  * `<dir>/<app>-<pid>.cpuprofile` when the process exits (a clean shutdown; not on SIGKILL).
- * With BENCH_CPU_PROF_PHASE set, it profiles only between two SIGUSR2 (the bench sends them
+ * With BENCH_PHASE set, it profiles only between two SIGUSR2 (the bench sends them
  * around that phase), so that the profile says where one phase's time goes.
  */
 import { writeFileSync } from 'node:fs';
@@ -29,7 +29,7 @@ if (dir) {
       if (!err && result?.profile) writeFileSync(path.join(dir, `${app}-${process.pid}.cpuprofile`), JSON.stringify(result.profile));
     });
   };
-  if (process.env.BENCH_CPU_PROF_PHASE) process.on('SIGUSR2', () => (state === 'idle' ? start() : write()));
+  if (process.env.BENCH_PHASE) process.on('SIGUSR2', () => (state === 'idle' ? start() : write()));
   else start();
   process.on('exit', write);
 }

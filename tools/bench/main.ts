@@ -20,8 +20,10 @@
  *
  * BENCH_CPU_PROF_DIR=<dir> profiles every Waybill process (`cpu-profile.ts`, preloaded through
  * NODE_OPTIONS, which refuses `--cpu-prof` itself) into `<dir>/<app>-<pid>.cpuprofile`; summarise
- * one with `profile-summary.ts`; with BENCH_CPU_PROF_PHASE=throughput|single|latency|isolation as well,
- * the profiles cover that phase alone. BENCH_LATENCY_FILE=<file> keeps each transaction's answer
+ * one with `profile-summary.ts`; with BENCH_PHASE=throughput|single|latency|isolation as well,
+ * the profiles cover that phase alone. BENCH_QUERY_COUNT_DIR=<dir> counts the statements each
+ * Waybill process sends to PostgreSQL during BENCH_PHASE (default `single`; `query-count.ts`) and
+ * prints them per transaction. BENCH_LATENCY_FILE=<file> keeps each transaction's answer
  * time and latency of the latency phase. BENCH_KEEP=1 keeps the temporary directory.
  */
 import { ChildProcess, spawn } from 'node:child_process';
@@ -31,7 +33,7 @@ import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { Agent, request } from 'undici';
+import { Agent, request, setGlobalDispatcher } from 'undici';
 import { startKafka } from '@waybill/kafka-local';
 import { findFreePort, startEmbeddedPostgres } from '@waybill/persistence';
 import { ApiClient, startDistributed, startWaybill, stopWaybill, WaybillProcess } from '@waybill/testing';
@@ -39,6 +41,8 @@ import { ApiClient, startDistributed, startWaybill, stopWaybill, WaybillProcess 
 type Mode = 'kafka' | 'embedded';
 /** How the load driver sends: one transaction per `POST /v1/transactions` (the way most callers do), or batches of 500. */
 type Ingest = 'single' | 'batch';
+const PHASES = ['throughput', 'single', 'latency', 'isolation', 'footprint'] as const;
+type Phase = (typeof PHASES)[number];
 
 interface Options {
   mode: Mode;
@@ -48,6 +52,8 @@ interface Options {
   singleTransactions: number;
   singleChannels: number;
   singleInFlight: number;
+  /** The phases to run (`--only`; every one by default). The raw limit and the warm-up always run. */
+  phases: Set<Phase>;
   channels: number;
   transactions: number;
   latencySeconds: number;
@@ -70,6 +76,7 @@ function parseArgs(argv: string[]): Options {
   let mode: Mode = 'kafka';
   let ingest: Ingest = 'single';
   let quick = false;
+  let phases = new Set<Phase>(PHASES);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') quick = true;
@@ -77,7 +84,13 @@ function parseArgs(argv: string[]): Options {
     else if (a.startsWith('--mode=')) mode = a.slice(7) as Mode;
     else if (a === '--ingest') ingest = argv[++i] as Ingest;
     else if (a.startsWith('--ingest=')) ingest = a.slice(9) as Ingest;
-    else throw new Error(`unknown argument ${a} (use --quick, --mode kafka|embedded, --ingest single|batch)`);
+    else if (a === '--only' || a.startsWith('--only=')) {
+      const list = (a === '--only' ? argv[++i] : a.slice(7)).split(',');
+      const unknown = list.filter((p) => !(PHASES as readonly string[]).includes(p));
+      if (unknown.length > 0) throw new Error(`--only takes ${PHASES.join(',')}, not ${unknown.join(',')}`);
+      phases = new Set(list as Phase[]);
+      if (phases.has('isolation')) phases.add('throughput'); // isolation compares with the throughput run
+    } else throw new Error(`unknown argument ${a} (use --quick, --mode kafka|embedded, --ingest single|batch, --only ${PHASES.join(',')})`);
   }
   if (mode !== 'kafka' && mode !== 'embedded') throw new Error(`--mode must be kafka or embedded, not ${mode}`);
   if (ingest !== 'single' && ingest !== 'batch') throw new Error(`--ingest must be single or batch, not ${ingest}`);
@@ -88,6 +101,7 @@ function parseArgs(argv: string[]): Options {
     singleTransactions: quick ? 5_000 : 20_000,
     singleChannels: 10,
     singleInFlight: 64,
+    phases,
     channels: 100,
     transactions: quick ? 10_000 : 50_000,
     latencySeconds: quick ? 10 : 30,
@@ -95,6 +109,14 @@ function parseArgs(argv: string[]): Options {
     footprintChannels: 10_000,
   };
 }
+
+/**
+ * The driver's calls to Waybill (the ApiClient uses undici's global dispatcher): at most 256
+ * connections, so that a rate Waybill cannot keep up with queues in the driver — and shows in the
+ * latency, which counts from when each call was due — instead of overflowing the server's accept
+ * backlog with thousands of connections.
+ */
+setGlobalDispatcher(new Agent({ connections: 256, keepAliveTimeout: 4_000 }));
 
 const t0 = Date.now();
 function log(line: string): void {
@@ -138,6 +160,11 @@ function cleanup(): Promise<void> {
   }
   return cleaning;
 }
+// A failure in a promise nobody awaits yet (a poll, say) must still stop what was started.
+process.on('unhandledRejection', (err) => {
+  log(`failed: ${(err as Error)?.stack ?? err}`);
+  void cleanup().then(() => process.exit(1));
+});
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     log(`${sig}: cleaning up`);
@@ -216,6 +243,8 @@ interface Stack {
   dispatcherPid: () => Promise<number>;
   /** Where the dispatcher's `/metrics` answers. */
   dispatcherUrl: string;
+  /** Where relationship-routing's `/metrics` answers. */
+  routingUrl: string;
   /** The process that runs Waybill (its services are it or its descendants). */
   rootPid: number | undefined;
   /** Every process tree of the stack: Waybill's, PostgreSQL's postmaster, Kafka's JVM (not the driver's or the receiver's). */
@@ -243,12 +272,41 @@ async function processTree(root: number): Promise<number[]> {
   return tree;
 }
 
+/** The phase the profilers look at (the whole run for the CPU profiler when unset). */
+const PHASE = process.env.BENCH_PHASE ?? (process.env.BENCH_QUERY_COUNT_DIR ? 'single' : undefined);
+/** Preloaded into the Waybill processes: the CPU profiler, the statement counter. */
+const PRELOADS = [
+  ...(process.env.BENCH_CPU_PROF_DIR ? [path.join(__dirname, 'cpu-profile.ts')] : []),
+  ...(process.env.BENCH_QUERY_COUNT_DIR ? [path.join(__dirname, 'query-count.ts')] : []),
+];
+
+/**
+ * After a phase the statement counter looked at: the statements sent to PostgreSQL per
+ * transaction, by process, and the most frequent ones.
+ */
+async function reportQueries(transactions: number): Promise<void> {
+  const dir = process.env.BENCH_QUERY_COUNT_DIR;
+  if (!dir) return;
+  const deadline = Date.now() + 5_000;
+  let files: string[] = [];
+  while (Date.now() < deadline) {
+    files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.queries.json'));
+    if (files.length > 0) break;
+    await sleep(100);
+  }
+  for (const f of files) {
+    const { app, total, byStatement } = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as { app: string; total: number; byStatement: Record<string, number> };
+    log(`statements: ${app}: ${(total / transactions).toFixed(2)} per transaction (${total} in all)`);
+    for (const [text, n] of Object.entries(byStatement).slice(0, 12)) log(`  ${(n / transactions).toFixed(3)}  ${text}`);
+  }
+}
+
 /** Tells the profiled Waybill processes (see `cpu-profile.ts`) that `phase` starts or ends. */
 async function markPhase(phase: string, root: number | undefined): Promise<void> {
-  if (process.env.BENCH_CPU_PROF_PHASE !== phase || root === undefined) return;
+  if (PHASE !== phase || root === undefined) return;
   for (const pid of await processTree(root)) {
     const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
-    if (environ.split('\0').some((e) => e.startsWith('BENCH_CPU_PROF_PHASE='))) process.kill(pid, 'SIGUSR2');
+    if (environ.split('\0').some((e) => e.startsWith('BENCH_PHASE='))) process.kill(pid, 'SIGUSR2');
   }
   log(`profile: ${phase} marked in the Waybill processes`);
 }
@@ -312,17 +370,15 @@ async function startStack(opts: Options, workDir: string): Promise<Stack> {
     WAYBILL_SECRET_KEY: randomBytes(32).toString('base64'),
     WAYBILL_ALLOW_PRIVATE_TARGETS: 'true',
     WAYBILL_DATA_DIR: path.join(workDir, 'waybill'),
-    ...(process.env.BENCH_CPU_PROF_DIR
-      ? {
-          NODE_OPTIONS: `-r @swc-node/register -r ${path.join(__dirname, 'cpu-profile.ts')}`,
-          BENCH_CPU_PROF_DIR: path.resolve(process.env.BENCH_CPU_PROF_DIR),
-          ...(process.env.BENCH_CPU_PROF_PHASE ? { BENCH_CPU_PROF_PHASE: process.env.BENCH_CPU_PROF_PHASE } : {}),
-        }
-      : {}),
+    ...(PRELOADS.length > 0 && { NODE_OPTIONS: ['-r @swc-node/register', ...PRELOADS.map((p) => `-r ${p}`)].join(' ') }),
+    ...(process.env.BENCH_CPU_PROF_DIR && { BENCH_CPU_PROF_DIR: path.resolve(process.env.BENCH_CPU_PROF_DIR) }),
+    ...(process.env.BENCH_QUERY_COUNT_DIR && { BENCH_QUERY_COUNT_DIR: path.resolve(process.env.BENCH_QUERY_COUNT_DIR) }),
+    ...(PHASE && { BENCH_PHASE: PHASE }),
   };
   let proc: WaybillProcess;
   let projectionUrl: string;
   let dispatcherUrl: string;
+  let routingUrl: string;
   let dispatcherPid: () => Promise<number>;
   const port = await findFreePort();
   if (opts.mode === 'kafka') {
@@ -334,6 +390,7 @@ async function startStack(opts: Options, workDir: string): Promise<Stack> {
     proc = await started;
     projectionUrl = `http://127.0.0.1:${base + 3}`;
     dispatcherUrl = `http://127.0.0.1:${base + 2}`;
+    routingUrl = `http://127.0.0.1:${base + 1}`;
     const dispatcherEntry = path.join(ROOT, 'apps', 'dispatcher', 'src', 'main.ts');
     dispatcherPid = async () => {
       for (const pid of await childPids(proc.child.pid ?? -1)) {
@@ -349,11 +406,12 @@ async function startStack(opts: Options, workDir: string): Promise<Stack> {
     proc = await started;
     projectionUrl = proc.baseUrl;
     dispatcherUrl = proc.baseUrl;
+    routingUrl = proc.baseUrl;
     dispatcherPid = async () => proc.child.pid ?? -1;
   }
   log(`Waybill ready at ${proc.baseUrl}`);
   const stackRoots = [proc.child.pid ?? -1, await postmasterPid(pg.dataDir), ...(kafka ? [kafka.pid] : [])];
-  return { api: new ApiClient(proc.baseUrl, adminKey), projectionUrl, dispatcherUrl, dispatcherPid, rootPid: proc.child.pid, stackRoots };
+  return { api: new ApiClient(proc.baseUrl, adminKey), projectionUrl, dispatcherUrl, routingUrl, dispatcherPid, rootPid: proc.child.pid, stackRoots };
 }
 
 /** A process's `/metrics`, as text. */
@@ -376,6 +434,13 @@ async function memoryOf(url: string): Promise<string> {
 async function parkedOf(url: string): Promise<string> {
   const counts = [...(await metricsText(url)).matchAll(/^waybill_dispatcher_parked_total\{reason="([a-z]+)"\}\s+([0-9.e+]+)/gm)].map((m) => `${m[1]} ${m[2]}`);
   return counts.length > 0 ? counts.join(', ') : 'none';
+}
+
+/** A histogram's count and sum as `/metrics` shows them now. */
+async function histogramOf(url: string, name: string): Promise<{ count: number; sum: number }> {
+  const text = await metricsText(url);
+  const read = (suffix: string) => Number(new RegExp(`^${name}_${suffix}(?:\\{[^}]*\\})?\\s+([0-9.e+]+)`, 'm').exec(text)?.[1] ?? 0);
+  return { count: read('count'), sum: read('sum') };
 }
 
 async function acceptedCount(projectionUrl: string): Promise<number> {
@@ -604,15 +669,28 @@ interface SingleResult {
 async function singleThroughput(stack: Stack, receiver: Receiver, routes: Route[], n: number, inFlight: number, acceptedBefore: number): Promise<SingleResult> {
   await receiver.reset();
   log(`single: ${n} transactions, one per call, ${inFlight} calls in flight, over ${routes.length} channels`);
-  const cpuBefore = await treeCpuMs(...stack.stackRoots);
+  const cpuBefore = await Promise.all(stack.stackRoots.map((r) => treeCpuMs(r)));
+  const groupsBefore = await histogramOf(stack.routingUrl, 'waybill_ingest_group_requests');
+  const groupTimeBefore = await histogramOf(stack.routingUrl, 'waybill_ingest_group_seconds');
   const { start, end } = await ingestSingle(stack.api, routes, n, inFlight);
-  log(`single: ingested in ${((end - start) / 1000).toFixed(1)} s (${(n / ((end - start) / 1000)).toFixed(0)} calls/s)`);
+  const groups = await histogramOf(stack.routingUrl, 'waybill_ingest_group_requests');
+  const groupTime = await histogramOf(stack.routingUrl, 'waybill_ingest_group_seconds');
+  const groupCount = groups.count - groupsBefore.count;
+  if (groupCount > 0) {
+    log(
+      `single: ingested in ${((end - start) / 1000).toFixed(1)} s (${(n / ((end - start) / 1000)).toFixed(0)} calls/s) in ${groupCount} group commits ` +
+        `of ${((groups.sum - groupsBefore.sum) / groupCount).toFixed(1)} calls and ${((1000 * (groupTime.sum - groupTimeBefore.sum)) / groupCount).toFixed(1)} ms on average`,
+    );
+  }
   const stats = await waitFor('single deliveries', () => receiver.stats(), (st) => st.delivered >= n, 120_000, (st) => `${st.delivered}/${n} delivered`);
   await waitFor('single ACCEPTED', () => acceptedCount(stack.projectionUrl), (c) => c >= acceptedBefore + n, 120_000, (c) => `${c - acceptedBefore}/${n}`);
-  const cpuMs = (await treeCpuMs(...stack.stackRoots)) - cpuBefore;
+  const cpuAfter = await Promise.all(stack.stackRoots.map((r) => treeCpuMs(r)));
+  const cpuByRoot = cpuAfter.map((c, i) => c - cpuBefore[i]);
+  const cpuMs = cpuByRoot.reduce((a, b) => a + b, 0);
   const deliveredPerSec = stats.delivered / ((stats.lastOk - start) / 1000);
   const cpuMsPerTx = cpuMs / stats.delivered;
-  log(`single: ${stats.delivered} delivered (${stats.duplicates} duplicates): ${deliveredPerSec.toFixed(0)}/s; stack CPU ${(cpuMs / 1000).toFixed(1)} s = ${cpuMsPerTx.toFixed(2)} ms per transaction`);
+  const parts = ['Waybill', 'PostgreSQL', 'Kafka'].slice(0, cpuByRoot.length).map((what, i) => `${what} ${(cpuByRoot[i] / stats.delivered).toFixed(2)}`);
+  log(`single: ${stats.delivered} delivered (${stats.duplicates} duplicates): ${deliveredPerSec.toFixed(0)}/s; stack CPU ${(cpuMs / 1000).toFixed(1)} s = ${cpuMsPerTx.toFixed(2)} ms per transaction (${parts.join(', ')})`);
   return { deliveredPerSec, cpuMsPerTx };
 }
 
@@ -640,6 +718,7 @@ async function latency(
   let late = 0;
   const inflight: Promise<void>[] = [];
   let sample = 0;
+  /** `calledAt` is when the call was due: time a call waited in the driver counts (no coordinated omission). */
   const answer = (id: string, calledAt: number) => {
     const at = now();
     answered.set(id, at);
@@ -656,7 +735,7 @@ async function latency(
       for (const transaction of transactions) {
         inflight.push(
           (async () => {
-            const calledAt = now();
+            const calledAt = due;
             const body = await must<any>(stack.api.post('/v1/transactions', transaction), 202, 'latency call');
             answer(body.id, calledAt);
           })(),
@@ -666,7 +745,7 @@ async function latency(
     }
     inflight.push(
       (async () => {
-        const calledAt = now();
+        const calledAt = due;
         const body = await must<any>(stack.api.post('/v1/transactions/batch', { transactions }), 202, 'latency batch');
         for (const d of body.data) if (d.id) answer(d.id, calledAt);
       })(),
@@ -755,83 +834,102 @@ async function main(): Promise<void> {
   await waitFor('warm-up', () => receiver.stats(), (st) => st.delivered >= 1500, 60_000, (st) => `${st.delivered}/1500`);
   let acceptedSoFar = 1500;
 
+  const phase = (p: Phase) => opts.phases.has(p);
+
   // 2. throughput, batches of 500 over 100 channels
-  await receiver.reset();
-  await settle(stack.stackRoots);
-  await markPhase('throughput', stack.rootPid);
-  const batchCpuBefore = await treeCpuMs(...stack.stackRoots);
-  const run2 = await throughput(s, receiver, routes, opts.transactions, opts.transactions, opts.quick ? 90_000 : 300_000, 'throughput');
-  await markPhase('throughput', stack.rootPid);
-  acceptedSoFar += opts.transactions;
-  const acceptedStart = Date.now();
-  const accepted = await waitFor('ACCEPTED', () => acceptedCount(stack.projectionUrl), (c) => c >= acceptedSoFar, 120_000, (c) => `${c}/${acceptedSoFar}`);
-  log(`throughput: ${accepted}/${acceptedSoFar} ACCEPTED visible ${((Date.now() - acceptedStart) / 1000).toFixed(1)} s after the last delivery`);
-  const batchCpuMsPerTx = ((await treeCpuMs(...stack.stackRoots)) - batchCpuBefore) / opts.transactions;
-  log(`throughput: stack CPU ${batchCpuMsPerTx.toFixed(2)} ms per transaction`);
+  let run2: ThroughputResult | null = null;
+  let batchCpuMsPerTx: number | null = null;
+  if (phase('throughput')) {
+    await receiver.reset();
+    await settle(stack.stackRoots);
+    await markPhase('throughput', stack.rootPid);
+    const batchCpuBefore = await treeCpuMs(...stack.stackRoots);
+    run2 = await throughput(s, receiver, routes, opts.transactions, opts.transactions, opts.quick ? 90_000 : 300_000, 'throughput');
+    await markPhase('throughput', stack.rootPid);
+    acceptedSoFar += opts.transactions;
+    const acceptedStart = Date.now();
+    const accepted = await waitFor('ACCEPTED', () => acceptedCount(stack.projectionUrl), (c) => c >= acceptedSoFar, 120_000, (c) => `${c}/${acceptedSoFar}`);
+    log(`throughput: ${accepted}/${acceptedSoFar} ACCEPTED visible ${((Date.now() - acceptedStart) / 1000).toFixed(1)} s after the last delivery`);
+    batchCpuMsPerTx = ((await treeCpuMs(...stack.stackRoots)) - batchCpuBefore) / opts.transactions;
+    log(`throughput: stack CPU ${batchCpuMsPerTx.toFixed(2)} ms per transaction`);
+  }
 
   // 3. single calls over 10 channels
-  await settle(stack.stackRoots);
-  await markPhase('single', stack.rootPid);
-  const single = await singleThroughput(s, receiver, singleRoutes, opts.singleTransactions, opts.singleInFlight, acceptedSoFar);
-  await markPhase('single', stack.rootPid);
-  acceptedSoFar += opts.singleTransactions;
+  let single: SingleResult | null = null;
+  if (phase('single')) {
+    await settle(stack.stackRoots);
+    await markPhase('single', stack.rootPid);
+    single = await singleThroughput(s, receiver, singleRoutes, opts.singleTransactions, opts.singleInFlight, acceptedSoFar);
+    await markPhase('single', stack.rootPid);
+    if (PHASE === 'single') await reportQueries(opts.singleTransactions);
+    acceptedSoFar += opts.singleTransactions;
+  }
 
   // 4. latency
-  await settle(stack.stackRoots);
-  await markPhase('latency', stack.rootPid);
-  const lat = await latency(s, receiver, routes, opts.latencyRate, opts.latencySeconds, opts.ingest);
-  await markPhase('latency', stack.rootPid);
+  let lat: Awaited<ReturnType<typeof latency>> | null = null;
+  if (phase('latency')) {
+    await settle(stack.stackRoots);
+    await markPhase('latency', stack.rootPid);
+    lat = await latency(s, receiver, routes, opts.latencyRate, opts.latencySeconds, opts.ingest);
+    await markPhase('latency', stack.rootPid);
+  }
 
   // 5. isolation (batches, as run 2)
-  await receiver.reset();
-  const hang = routes.slice(0, 10).map((r) => r.path);
-  const fail = routes.slice(10, 20).map((r) => r.path);
-  const healthy = routes.slice(20).map((r) => r.path);
-  await receiver.behaviour(hang, fail);
-  const healthyTarget = Math.floor((opts.transactions * healthy.length) / routes.length);
-  await markPhase('isolation', stack.rootPid);
-  const run4 = await throughput(s, receiver, routes, opts.transactions, healthyTarget, opts.quick ? 90_000 : 300_000, 'isolation');
-  await markPhase('isolation', stack.rootPid);
-  const before = run2.perSecOf(healthy);
-  const after = run4.perSecOf(healthy);
-  const isolation = before.perSec > 0 ? after.perSec / before.perSec : null;
-  // The figure asked for compares the same 80 channels; when Waybill (not the partner) is the
-  // limit, run 2 splits its capacity over 100 channels, so up to 1/0.8 = 1.25 is "no harm". This
-  // one compares with all of run 2's deliveries instead: ≥ 1 means the sick 20 took nothing away.
-  log(`isolation vs run 2's total rate: ${(after.perSec / run2.deliveredPerSec).toFixed(3)}`);
-  const st4 = await receiver.stats();
-  log(
-    `isolation: healthy 80 ${after.delivered} at ${after.perSec.toFixed(0)}/s vs ${before.delivered} at ${before.perSec.toFixed(0)}/s in run 2 → ${isolation?.toFixed(3)}; ` +
-      `${st4.hanging} requests hanging, ${fail.reduce((a, p) => a + (st4.paths[p]?.requests ?? 0), 0)} requests answered 500`,
-  );
+  let isolation: number | null = null;
+  if (phase('isolation') && run2) {
+    await receiver.reset();
+    const hang = routes.slice(0, 10).map((r) => r.path);
+    const fail = routes.slice(10, 20).map((r) => r.path);
+    const healthy = routes.slice(20).map((r) => r.path);
+    await receiver.behaviour(hang, fail);
+    const healthyTarget = Math.floor((opts.transactions * healthy.length) / routes.length);
+    await markPhase('isolation', stack.rootPid);
+    const run4 = await throughput(s, receiver, routes, opts.transactions, healthyTarget, opts.quick ? 90_000 : 300_000, 'isolation');
+    await markPhase('isolation', stack.rootPid);
+    const before = run2.perSecOf(healthy);
+    const after = run4.perSecOf(healthy);
+    isolation = before.perSec > 0 ? after.perSec / before.perSec : null;
+    // The figure asked for compares the same 80 channels; when Waybill (not the partner) is the
+    // limit, run 2 splits its capacity over 100 channels, so up to 1/0.8 = 1.25 is "no harm". This
+    // one compares with all of run 2's deliveries instead: ≥ 1 means the sick 20 took nothing away.
+    log(`isolation vs run 2's total rate: ${(after.perSec / run2.deliveredPerSec).toFixed(3)}`);
+    const st4 = await receiver.stats();
+    log(
+      `isolation: healthy 80 ${after.delivered} at ${after.perSec.toFixed(0)}/s vs ${before.delivered} at ${before.perSec.toFixed(0)}/s in run 2 → ${isolation?.toFixed(3)}; ` +
+        `${st4.hanging} requests hanging, ${fail.reduce((a, p) => a + (st4.paths[p]?.requests ?? 0), 0)} requests answered 500`,
+    );
+  }
 
   // 6. footprint
-  await receiver.reset();
-  log(`footprint: creating ${opts.footprintChannels} channels`);
-  const fRoutes = await createChannels(api, receiver.base, opts.footprintChannels, 'f', 32);
-  await ingest(api, fRoutes, opts.footprintChannels);
-  await waitFor('footprint deliveries', () => receiver.stats(), (st) => st.delivered >= opts.footprintChannels, 120_000, (st) => `${st.delivered}/${opts.footprintChannels}`);
-  const pid = await stack.dispatcherPid();
-  const dispatcherRssMb = await rssMb(pid);
-  log(`footprint: dispatcher (pid ${pid}) VmRSS ${dispatcherRssMb} MB; ${await memoryOf(stack.dispatcherUrl).catch((err) => `memory not read: ${(err as Error).message}`)}`);
+  let dispatcherRssMb: number | null = null;
+  if (phase('footprint')) {
+    await receiver.reset();
+    log(`footprint: creating ${opts.footprintChannels} channels`);
+    const fRoutes = await createChannels(api, receiver.base, opts.footprintChannels, 'f', 32);
+    await ingest(api, fRoutes, opts.footprintChannels);
+    await waitFor('footprint deliveries', () => receiver.stats(), (st) => st.delivered >= opts.footprintChannels, 120_000, (st) => `${st.delivered}/${opts.footprintChannels}`);
+    const pid = await stack.dispatcherPid();
+    dispatcherRssMb = await rssMb(pid);
+    log(`footprint: dispatcher (pid ${pid}) VmRSS ${dispatcherRssMb} MB; ${await memoryOf(stack.dispatcherUrl).catch((err) => `memory not read: ${(err as Error).message}`)}`);
+  }
 
   const round = (v: number | null, d = 0) => (v === null || !Number.isFinite(v) ? null : Math.round(v * 10 ** d) / 10 ** d);
-  const headline = opts.ingest === 'single' ? single.deliveredPerSec : run2.deliveredPerSec;
+  const headline = (opts.ingest === 'single' ? single?.deliveredPerSec : run2?.deliveredPerSec) ?? null;
   const result = {
     mode: opts.mode,
     ingest: opts.ingest,
     rawPerSec: round(rawPerSec),
     deliveredPerSec: round(headline),
-    ratio: round(headline / rawPerSec, 3),
-    singleDeliveredPerSec: round(single.deliveredPerSec),
-    cpuMsPerTx: round(single.cpuMsPerTx, 2),
-    batchDeliveredPerSec: round(run2.deliveredPerSec),
-    batchRatio: round(run2.deliveredPerSec / rawPerSec, 3),
+    ratio: round(headline === null ? null : headline / rawPerSec, 3),
+    singleDeliveredPerSec: round(single?.deliveredPerSec ?? null),
+    cpuMsPerTx: round(single?.cpuMsPerTx ?? null, 2),
+    batchDeliveredPerSec: round(run2?.deliveredPerSec ?? null),
+    batchRatio: round(run2 ? run2.deliveredPerSec / rawPerSec : null, 3),
     batchCpuMsPerTx: round(batchCpuMsPerTx, 2),
     // single: from the call to the partner (what a caller waits); batch: from the answer, as before
-    p50Ms: opts.ingest === 'single' ? lat.callP50 : lat.p50,
-    p99Ms: opts.ingest === 'single' ? lat.callP99 : lat.p99,
-    acceptedP99Ms: lat.acceptedP99,
+    p50Ms: (opts.ingest === 'single' ? lat?.callP50 : lat?.p50) ?? null,
+    p99Ms: (opts.ingest === 'single' ? lat?.callP99 : lat?.p99) ?? null,
+    acceptedP99Ms: lat?.acceptedP99 ?? null,
     isolation: round(isolation, 3),
     dispatcherRssMb,
   };
