@@ -5,6 +5,7 @@ export * from './partitioner';
 export * from './event-consumer';
 export * from './consumer';
 export * from './events';
+export * from './group-commit';
 export * from './dedupe';
 export * from './replica-feed';
 export * from './service-tables.migration';
