@@ -48,14 +48,14 @@ export async function commitAndPublish<T>(
   outbox: Outbox,
   work: (em: EntityManager, emit: (...messages: OutgoingMessage[]) => void) => Promise<{ value: T; flush?: boolean }>,
 ): Promise<T> {
-  let emitted = 0;
+  let topics: string[] = [];
   const { value, flush } = await ds.transaction(async (em) => {
     const messages: OutgoingMessage[] = [];
     const result = await work(em, (...m) => messages.push(...m));
     await outbox.append(em, messages);
-    emitted = messages.length;
+    topics = [...new Set(messages.map((m) => m.topic))];
     return result;
   });
-  if (emitted > 0 || flush) await outbox.flush();
+  if (topics.length > 0 || flush) await outbox.flush(undefined, topics);
   return value;
 }

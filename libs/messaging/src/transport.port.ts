@@ -63,14 +63,19 @@ export interface Subscription {
   stop(): Promise<void>;
 }
 
-/** Appends messages inside the caller's database transaction: the outbox. */
+/**
+ * Appends messages inside the caller's database transaction: the outbox. Call `flush` once the
+ * transaction has committed: without it, what was appended still goes out, but only when the
+ * transport next looks on its own (seconds later).
+ */
 export interface Outbox {
   append(em: EntityManager, messages: OutgoingMessage[]): Promise<void>;
   /**
    * After the caller committed: resolves once everything appended before the call is visible to
    * consumers (bounded by `timeoutMs`; what is not yet published stays safe in the outbox).
+   * `topics`, when given, are the topics the caller wrote (the embedded log wakes only their readers).
    */
-  flush(timeoutMs?: number): Promise<void>;
+  flush(timeoutMs?: number, topics?: readonly string[]): Promise<void>;
 }
 
 /** The transport port. Two adapters: Kafka (production) and embedded (a durable log in Postgres). */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
 import { openServiceDataSource } from '@waybill/persistence';
@@ -24,13 +25,24 @@ export interface EmbeddedTransportOptions {
 /**
  * The embedded transport: a durable log in Postgres. Appends happen inside the caller's database
  * transaction, so in this mode the outbox *is* the log. Readers see appends in commit order (see
- * the migration), keep a checkpoint per group and topic, and are woken by LISTEN/NOTIFY.
+ * the migration) and keep a checkpoint per group and topic.
+ *
+ * Waking readers: after a commit, `flush` wakes this instance's readers of the topics written at
+ * once, in process, and tells other instances on the same database with a NOTIFY sent on its own,
+ * outside the writer's transaction. Never a NOTIFY inside the writer's transaction: PostgreSQL
+ * serialises the commits of every notifying transaction of the database (a global lock held
+ * through the commit's WAL flush), which made concurrent single calls wait on each other's fsync.
  */
 export class EmbeddedTransport implements MessageTransport {
   readonly kind = 'embedded' as const;
   private readonly readers = new Set<LogReader>();
   private listener: Client | null = null;
   private closed = false;
+  /** Names this instance in its NOTIFY payloads, so that it ignores its own. */
+  private readonly instance = randomUUID();
+  /** Topics to announce to other instances, sent by one NOTIFY statement at a time. */
+  private readonly toAnnounce = new Set<string>();
+  private announcing: Promise<void> | null = null;
 
   private constructor(
     private readonly ds: DataSource,
@@ -66,7 +78,8 @@ export class EmbeddedTransport implements MessageTransport {
   outbox(_schema: string): Outbox {
     return {
       append: (em, messages) => this.append(em, messages),
-      flush: async () => undefined, // committed is published: the log is the outbox
+      // Committed is published (the log is the outbox): only the readers need waking.
+      flush: async (_timeoutMs, topics) => this.committed(topics),
     };
   }
 
@@ -74,6 +87,31 @@ export class EmbeddedTransport implements MessageTransport {
     if (messages.length === 0) return;
     // One statement is its own transaction: no BEGIN and COMMIT round trips around it.
     await this.append(this.ds.manager, messages);
+    this.committed(messages.map((m) => m.topic));
+  }
+
+  /** After a commit that wrote `topics` (every topic when unknown): wakes their readers, here and in other instances. */
+  private committed(topics: Iterable<string> | undefined): void {
+    const written = topics ? new Set(topics) : null;
+    for (const r of this.readers) if (!written || written.has(r.topic)) r.wake();
+    for (const t of written ?? ['*']) this.toAnnounce.add(t);
+    this.announcing ??= this.announce().finally(() => {
+      this.announcing = null;
+    });
+  }
+
+  /** Tells other instances which topics were written: one statement at a time, carrying whatever came meanwhile. */
+  private async announce(): Promise<void> {
+    try {
+      while (this.toAnnounce.size > 0 && !this.closed) {
+        const topics = [...this.toAnnounce];
+        this.toAnnounce.clear();
+        await this.ds.query(`SELECT pg_notify('${CHANNEL}', $1 || ' ' || t) FROM unnest($2::text[]) AS t`, [this.instance, topics]);
+      }
+    } catch (err) {
+      // Other instances still find the rows on their next look (IDLE_RECHECK_MS).
+      if (!this.closed) this.opts.log.warn({ err }, 'embedded log: could not notify other instances');
+    }
   }
 
   async subscribe(spec: SubscriptionSpec): Promise<Subscription> {
@@ -105,6 +143,7 @@ export class EmbeddedTransport implements MessageTransport {
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.announcing;
     await Promise.all([...this.readers].map((r) => r.stop()));
     this.readers.clear();
     await this.listener?.end().catch(() => undefined);
@@ -116,13 +155,9 @@ export class EmbeddedTransport implements MessageTransport {
     // One JSON document for the whole batch: serialised once, natively, rather than as array
     // literals that escape every value; `v json` keeps each value's text exactly as serialised.
     const rows = messages.map((m) => ({ t: m.topic, p: partitionOf(m.key, this.opts.partitions), k: m.key, v: m.value, h: m.headers ?? null }));
-    // The notification is delivered at commit, and only then: a reader never wakes for a rollback.
     await em.query(
-      `WITH ins AS (
-         INSERT INTO ${SCHEMA}.log (topic, partition, key, value, headers)
-         SELECT t, p, k, v::text, h FROM json_to_recordset($1::json) AS x(t text, p int, k text, v json, h jsonb)
-         RETURNING topic)
-       SELECT pg_notify('${CHANNEL}', t) FROM (SELECT DISTINCT topic AS t FROM ins) d`,
+      `INSERT INTO ${SCHEMA}.log (topic, partition, key, value, headers)
+       SELECT t, p, k, v::text, h FROM json_to_recordset($1::json) AS x(t text, p int, k text, v json, h jsonb)`,
       [JSON.stringify(rows)],
     );
   }
@@ -130,7 +165,9 @@ export class EmbeddedTransport implements MessageTransport {
   private async listen(): Promise<void> {
     const client = new Client({ connectionString: this.opts.url, application_name: 'waybill-messaging-listen' });
     client.on('notification', (n) => {
-      for (const r of this.readers) if (r.topic === n.payload) r.wake();
+      const [from, topic] = (n.payload ?? '').split(' ', 2);
+      if (from === this.instance) return; // woken in process already
+      for (const r of this.readers) if (topic === '*' || r.topic === topic) r.wake();
     });
     client.on('error', (err) => {
       if (this.closed) return;

@@ -52,11 +52,11 @@ export class KafkaOutbox implements Outbox {
     // One JSON document for the batch (see the embedded log's append): `v json` keeps each
     // value's text exactly as serialised, and that text is what the relay publishes.
     const rows = messages.map((m) => ({ t: m.topic, k: m.key, v: m.value, h: m.headers ?? null }));
+    // No NOTIFY in the writer's transaction: PostgreSQL serialises the commits of notifying
+    // transactions through their WAL flush. `flush` kicks the relay after the commit instead.
     await em.query(
-      `WITH ins AS (
-         INSERT INTO ${this.schema}.outbox (topic, key, value, headers)
-         SELECT t, k, v::text, h FROM json_to_recordset($1::json) AS x(t text, k text, v json, h jsonb) RETURNING 1)
-       SELECT pg_notify('waybill_outbox_${this.schema}', '') FROM ins LIMIT 1`,
+      `INSERT INTO ${this.schema}.outbox (topic, key, value, headers)
+       SELECT t, k, v::text, h FROM json_to_recordset($1::json) AS x(t text, k text, v json, h jsonb)`,
       [JSON.stringify(rows)],
     );
   }
@@ -71,9 +71,11 @@ export class KafkaOutbox implements Outbox {
       while (this.drainedPass <= after && Date.now() < deadline) await this.drained.wait(deadline - Date.now());
       return;
     }
-    // Another instance relays: wait until the rows present now are gone.
+    // Another instance relays: kick it (outside any transaction), then wait until the rows present now are gone.
     const client = await this.connect();
-    const [{ max }] = (await client.query(`SELECT max(id)::text AS max FROM ${this.schema}.outbox`)).rows;
+    const [{ max }] = (
+      await client.query(`SELECT max(id)::text AS max, pg_notify('waybill_outbox_${this.schema}', '') FROM ${this.schema}.outbox`)
+    ).rows;
     if (max === null) return;
     await pollUntil(
       async () =>

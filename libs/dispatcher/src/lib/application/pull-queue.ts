@@ -181,8 +181,9 @@ export class PullQueue {
   }
 
   private async leaseOnce(channel: ChannelState, limit: number): Promise<{ messages: PullMessage[]; nextExpiry: number | null }> {
-    return this.ds.transaction(async (em) => {
-      await this.expireLeases(em, channel.id);
+    let expired = 0;
+    const leased = await this.ds.transaction(async (em) => {
+      expired = await this.expireLeases(em, channel.id);
       const [rows]: [(MessageRow & { seq: string })[], number] = await em.query(
         `UPDATE pull_messages SET attempts = attempts + 1, leased_until = now() + make_interval(secs => $3 / 1000.0)
           WHERE delivery_id IN (
@@ -200,6 +201,9 @@ export class PullQueue {
       rows.sort((a, b) => Number(BigInt(a.seq) - BigInt(b.seq)));
       return { messages: rows.map(toMessage), nextExpiry: next ? next.getTime() : null };
     });
+    // The events of leases that ran out: on their way, without holding up this call.
+    if (expired > 0) void this.outbox.flush().catch((err) => this.log.warn({ err }, 'pull queue: flushing expired leases failed'));
+    return leased;
   }
 
   private async change(
@@ -279,6 +283,7 @@ export class PullQueue {
     while (!this.closed) {
       try {
         const swept = await this.ds.transaction((em) => this.expireLeases(em, null));
+        if (swept > 0) await this.outbox.flush();
         failures = 0;
         if (swept === SWEEP_BATCH) continue;
         if (Date.now() - this.lastPurge > PURGE_EVERY_MS) {

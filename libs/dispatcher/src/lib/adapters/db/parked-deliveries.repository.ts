@@ -285,7 +285,7 @@ export class ParkedDeliveries {
    * events `eventsOf` makes of them, in one transaction.
    */
   async expire(partitions: number[], limit: number, eventsOf: (rows: ParkedRow[]) => OutgoingMessage[]): Promise<ParkedRow[]> {
-    return this.ds.transaction(async (em) => {
+    const expired = await this.ds.transaction(async (em) => {
       const [rows]: [Row[], number] = await em.query(
         `DELETE FROM parked_deliveries WHERE delivery_id IN (
            SELECT delivery_id FROM parked_deliveries
@@ -298,6 +298,8 @@ export class ParkedDeliveries {
       await this.outbox.append(em, eventsOf(parked));
       return parked;
     });
+    if (expired.length > 0) await this.outbox.flush();
+    return expired;
   }
 
   /** When the next row of `partitions` expires; null when none waits. */
