@@ -40,9 +40,10 @@ export class TransactionsController {
     @OrgId() orgId: string,
     @Body() body: unknown,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Headers('content-length') contentLength: string | undefined,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const [result] = await this.ingestion.ingest(orgId, [{ body, path: 'body', idempotencyKey, fingerprintOf: body }]);
+    const [result] = await this.ingestion.ingest(orgId, [{ body, path: 'body', idempotencyKey, fingerprintOf: body }], { bytes: bodyBytes(contentLength) });
     if (!result.ok) throw result.error;
     void reply.status(result.replayed ? 200 : 202).send(result.transaction);
   }
@@ -57,7 +58,12 @@ export class TransactionsController {
     body: SendBatchDoc,
     responses: { 202: { description: 'One result per item.', schema: BatchAccepted } },
   })
-  async sendBatch(@OrgId() orgId: string, @Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
+  async sendBatch(
+    @OrgId() orgId: string,
+    @Body() body: unknown,
+    @Headers('content-length') contentLength: string | undefined,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
     const { transactions } = validate(SendBatchInput, body);
     const results = await this.ingestion.ingest(
       orgId,
@@ -65,9 +71,16 @@ export class TransactionsController {
         const { idempotencyKey, ...rest } = isObject(item) ? item : { idempotencyKey: undefined };
         return { body: isObject(item) ? rest : item, path: `body.transactions[${i}]`, idempotencyKey, fingerprintOf: isObject(item) ? rest : item };
       }),
+      { bytes: bodyBytes(contentLength) },
     );
     void reply.status(202).send({ data: results.map(itemAnswer) });
   }
+}
+
+/** The body's size from its Content-Length (the body parser has checked it), or undefined. */
+function bodyBytes(contentLength: string | undefined): number | undefined {
+  const n = Number(contentLength);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
