@@ -25,14 +25,14 @@ interface StateRow {
 
 /**
  * Applies a batch of transaction events to the read model in `schema`, inside the caller's
- * database transaction:
+ * database transaction, in two statements:
  *
  * 1. stores every event in `transaction_events`; its primary key makes it the dedupe record, so an
  *    event already stored (read twice) is not applied again — in the same transaction as the rows;
- * 2. locks the rows of the transactions concerned, in id order, folds the new events into their
- *    facts with the pure `evolve`, and writes each row back once;
- * 3. stores the attempts, and adds the batch's changes to the counts by status (in `shard`: the
- *    partition the batch was read from).
+ *    the same statement locks the rows of the transactions concerned, in id order, and reads them;
+ * 2. after the new events are folded into the rows' facts with the pure `evolve`, writes each row
+ *    once (created or updated), the attempts, and the batch's changes to the counts by status (in
+ *    `shard`: the partition the batch was read from).
  *
  * The fold is order-free, so it does not matter in which order batches of different partitions,
  * or a live reader and a rebuild, apply a transaction's events.
@@ -48,71 +48,31 @@ export async function applyTransactionEvents(
   if (unique.length === 0) return { events: [], changes: [] };
   // Inserted in key order, so that two readers of overlapping batches (a rebalance) lock alike.
   const sorted = [...unique].sort((a, b) => compare(a.key, b.key) || compare(a.eventId, b.eventId));
-  const stored: { event_id: string }[] = await em.query(
-    `INSERT INTO ${s}.transaction_events (transaction_id, event_id, type, occurred_at, data)
-     SELECT * FROM json_to_recordset($1::json) AS e(k text, i uuid, t text, o timestamptz, d jsonb)
-     ON CONFLICT DO NOTHING RETURNING event_id::text`,
+  const ids = [...new Set(sorted.map((e) => e.key))];
+  const [read]: { fresh: string[]; rows: StateRow[] }[] = await em.query(
+    `WITH stored AS (
+       INSERT INTO ${s}.transaction_events (transaction_id, event_id, type, occurred_at, data)
+       SELECT * FROM json_to_recordset($1::json) AS e(k text, i uuid, t text, o timestamptz, d jsonb)
+       ON CONFLICT DO NOTHING RETURNING event_id::text AS id)
+     SELECT (SELECT coalesce(json_agg(id), '[]') FROM stored) AS fresh,
+            (SELECT coalesce(json_agg(r), '[]') FROM (
+               SELECT id, org_id, facts FROM ${s}.transactions WHERE id = ANY($2) ORDER BY id FOR UPDATE) r) AS rows`,
     // One JSON document, serialised once (an array literal would escape every event's data).
-    [JSON.stringify(sorted.map((e) => ({ k: e.key, i: e.eventId, t: e.type, o: e.occurredAt, d: e.data })))],
+    [JSON.stringify(sorted.map((e) => ({ k: e.key, i: e.eventId, t: e.type, o: e.occurredAt, d: e.data }))), ids],
   );
-  const fresh = new Set(stored.map((r) => r.event_id));
+  const fresh = new Set(read.fresh);
   const events = unique.filter((e) => fresh.has(e.eventId.toLowerCase()));
   if (events.length === 0) return { events: [], changes: [] };
 
-  const ids = [...new Set(events.map((e) => e.key))].sort(compare);
-  const rows: StateRow[] = await em.query(`SELECT id, org_id, facts FROM ${s}.transactions WHERE id = ANY($1) ORDER BY id FOR UPDATE`, [ids]);
-  const before = new Map(rows.map((r) => [r.id, viewOf(r.id, r.org_id, r.facts)]));
+  const before = new Map(read.rows.map((r) => [r.id, viewOf(r.id, r.org_id, r.facts)]));
   const after = new Map<string, TransactionView>();
   for (const e of events) {
     const view = after.get(e.key) ?? before.get(e.key) ?? initialView(e.key, e.orgId, e.occurredAt);
     after.set(e.key, evolve(view, e));
   }
-
   const created = [...after.values()].filter((v) => !before.has(v.id));
   const updated = [...after.values()].filter((v) => before.has(v.id));
-  if (created.length > 0) {
-    const inserted: { id: string }[] = await em.query(
-      `INSERT INTO ${s}.transactions SELECT * FROM jsonb_populate_recordset(null::${s}.transactions, $1::jsonb)
-       ON CONFLICT (id) DO NOTHING RETURNING id`,
-      [JSON.stringify(created.map(toRow))],
-    );
-    // Another reader created one of these rows since our SELECT (two instances briefly reading
-    // one partition): writing ours would lose its events. Roll back; the retry will update it.
-    if (inserted.length !== created.length) throw new ConcurrentProjectionError(`${created.length - inserted.length} rows created concurrently`);
-  }
-  if (updated.length > 0) {
-    await em.query(
-      `UPDATE ${s}.transactions t SET
-         relationship_id = v.relationship_id, channel_id = v.channel_id, sender_id = v.sender_id, receiver_id = v.receiver_id,
-         transaction_type = v.transaction_type, business_number = v.business_number, stream = v.stream, created_at = v.created_at,
-         status = v.status, delivery_id = v.delivery_id, generation = v.generation, next_attempt_at = v.next_attempt_at,
-         accepted_by = v.accepted_by, updated_at = v.updated_at, facts = v.facts
-       FROM jsonb_populate_recordset(null::${s}.transactions, $1::jsonb) v WHERE t.id = v.id`,
-      [JSON.stringify(updated.map(toRow))],
-    );
-  }
-
   const attempts = events.flatMap((e) => (e.type === 'delivery.attempted.v1' ? [{ transactionId: e.key, ...attemptOf(e) }] : []));
-  if (attempts.length > 0) {
-    await em.query(
-      `INSERT INTO ${s}.delivery_attempts
-         (transaction_id, event_id, delivery_id, attempt, at, status_code, outcome, duration_ms, error, response_excerpt)
-       SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::int[], $5::timestamptz[], $6::int[], $7::text[], $8::int[], $9::text[], $10::text[])
-       ON CONFLICT DO NOTHING`,
-      [
-        attempts.map((a) => a.transactionId),
-        attempts.map((a) => a.eventId),
-        attempts.map((a) => a.deliveryId),
-        attempts.map((a) => a.attempt),
-        attempts.map((a) => a.at),
-        attempts.map((a) => a.statusCode),
-        attempts.map((a) => a.outcome),
-        attempts.map((a) => a.durationMs),
-        attempts.map((a) => a.error),
-        attempts.map((a) => a.responseExcerpt),
-      ],
-    );
-  }
   const changes = [...after.values()].map((v) => ({ before: before.get(v.id) ?? null, after: v }));
   const deltas = new Map<string, number>();
   for (const { before: b, after: a } of changes) {
@@ -121,13 +81,53 @@ export async function applyTransactionEvents(
     deltas.set(a.status, (deltas.get(a.status) ?? 0) + 1);
   }
   const counted = [...deltas].filter(([, n]) => n !== 0).sort(([a], [b]) => compare(a, b)); // one lock order
-  if (counted.length > 0) {
-    await em.query(
-      `INSERT INTO ${s}.transaction_counts (status, shard, n) SELECT status, $2, n FROM unnest($1::text[], $3::bigint[]) AS d(status, n)
-       ON CONFLICT (status, shard) DO UPDATE SET n = ${s}.transaction_counts.n + EXCLUDED.n`,
-      [counted.map(([status]) => status), shard, counted.map(([, n]) => n)],
-    );
-  }
+
+  const [written]: { created: number }[] = await em.query(
+    `WITH created AS (
+       INSERT INTO ${s}.transactions SELECT * FROM jsonb_populate_recordset(null::${s}.transactions, $1::jsonb)
+       ON CONFLICT (id) DO NOTHING RETURNING 1),
+     updated AS (
+       UPDATE ${s}.transactions t SET
+         relationship_id = v.relationship_id, channel_id = v.channel_id, sender_id = v.sender_id, receiver_id = v.receiver_id,
+         transaction_type = v.transaction_type, business_number = v.business_number, stream = v.stream, created_at = v.created_at,
+         status = v.status, delivery_id = v.delivery_id, generation = v.generation, next_attempt_at = v.next_attempt_at,
+         accepted_by = v.accepted_by, updated_at = v.updated_at, facts = v.facts
+       FROM jsonb_populate_recordset(null::${s}.transactions, $2::jsonb) v WHERE t.id = v.id),
+     attempts AS (
+       INSERT INTO ${s}.delivery_attempts
+         (transaction_id, event_id, delivery_id, attempt, at, status_code, outcome, duration_ms, error, response_excerpt)
+       SELECT * FROM json_to_recordset($3::json)
+         AS a(t text, e uuid, d text, n int, at timestamptz, c int, o text, ms int, err text, x text)
+       ON CONFLICT DO NOTHING),
+     counts AS (
+       INSERT INTO ${s}.transaction_counts (status, shard, n) SELECT status, $4, n FROM json_to_recordset($5::json) AS d(status text, n bigint)
+       ON CONFLICT (status, shard) DO UPDATE SET n = ${s}.transaction_counts.n + EXCLUDED.n)
+     -- Every statement of a WITH runs, read or not.
+     SELECT count(*)::int AS created FROM created`,
+    [
+      JSON.stringify(created.map(toRow)),
+      JSON.stringify(updated.map(toRow)),
+      JSON.stringify(
+        attempts.map((a) => ({
+          t: a.transactionId,
+          e: a.eventId,
+          d: a.deliveryId,
+          n: a.attempt,
+          at: a.at,
+          c: a.statusCode,
+          o: a.outcome,
+          ms: a.durationMs,
+          err: a.error,
+          x: a.responseExcerpt,
+        })),
+      ),
+      shard,
+      JSON.stringify(counted.map(([status, n]) => ({ status, n }))),
+    ],
+  );
+  // Another reader created one of these rows since our read (two instances briefly reading one
+  // partition): ours would lose its events. Roll back; the retry will update it.
+  if (written.created !== created.length) throw new ConcurrentProjectionError(`${created.length - written.created} rows created concurrently`);
   return { events, changes };
 }
 
