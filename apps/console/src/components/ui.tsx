@@ -109,7 +109,12 @@ export function Dialog({
   useEffect(() => {
     const d = ref.current;
     if (!d) return;
-    if (open && !d.open) d.showModal();
+    if (open && !d.open) {
+      d.showModal();
+      // Focus the first field (else the first button), so typing starts where the form does.
+      const first = d.querySelector<HTMLElement>('input:not([type=hidden]), select, textarea') ?? d.querySelector<HTMLElement>('button');
+      first?.focus();
+    }
     if (!open && d.open) d.close();
   }, [open]);
   return (

@@ -164,7 +164,7 @@ export function Transactions() {
             {list.data?.data.map((t) => (
               <tr key={t.id} data-testid={`tx-${t.id}`}>
                 <td>
-                  <Link to={`/transactions/${encodeURIComponent(t.id)}`} className={ui.mono} aria-label={`Transaction ${t.id}`}>
+                  <Link to={`/transactions/${encodeURIComponent(t.id)}`} className={ui.mono} title={t.id}>
                     {shortId(t.id)}
                   </Link>
                 </td>
