@@ -3,7 +3,7 @@ import path from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import { expect, Page, test as base } from '@playwright/test';
 import { request } from 'undici';
-import { PartnerReceiver } from '../../../../libs/testing/src/http/receiver';
+import { PartnerReceiver } from '@waybill/testing';
 
 /** Where the screenshots of each screen go (README shows one). */
 export const SHOTS = path.resolve(__dirname, '../../../../docs/console');
@@ -105,8 +105,10 @@ type WorkerFixtures = { receiver: PartnerReceiver };
  * (a CSP violation is one).
  */
 export const test = base.extend<Fixtures, WorkerFixtures>({
+  // eslint-disable-next-line no-empty-pattern -- Playwright reads a fixture's needs from this pattern
   baseURL: async ({}, use) => use(waybillUrl()),
   receiver: [
+    // eslint-disable-next-line no-empty-pattern -- as above
     async ({}, use) => {
       const receiver = await PartnerReceiver.start();
       await use(receiver);
@@ -114,6 +116,7 @@ export const test = base.extend<Fixtures, WorkerFixtures>({
     },
     { scope: 'worker' },
   ],
+  // eslint-disable-next-line no-empty-pattern -- as above
   org: async ({}, use) => use(await newOrganization()),
   consoleErrors: [
     async ({ page }, use) => {
