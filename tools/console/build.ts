@@ -35,6 +35,10 @@ export function buildKey(): string {
 
 /** Builds when the sources changed since the last build; answers whether it built. */
 export async function ensureConsoleBuilt(force = false, log: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<boolean> {
+  if (!existsSync(path.join(APP, 'index.html'))) {
+    log('console: no sources (apps/console) here: nothing to build');
+    return false;
+  }
   const key = buildKey();
   if (!force && existsSync(path.join(DIST, 'index.html')) && existsSync(KEY_FILE) && readFileSync(KEY_FILE, 'utf8').trim() === key) {
     log('console: up to date (apps/console/dist)');

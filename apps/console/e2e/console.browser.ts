@@ -279,6 +279,67 @@ test('issues an API key (shown once, with a copy button) and revokes it', async 
   expect((await org.api.get('/v1/channels')).status).toBe(200);
 });
 
+test('a channel is disabled and enabled again, its signing secret shown only on an explicit click and rotated; the alert channel is set in Settings', async ({ page, org, receiver }) => {
+  const ch = await apiChannel(org, 'Signed partner', receiver.url('/signed'), { signing: { enabled: true } });
+  await signIn(page, org);
+  await openScreen(page, 'Communication Channels');
+  const row = page.getByRole('row', { name: /Signed partner/ });
+  await row.getByRole('button', { name: 'Disable Signed partner' }).click();
+  await expect(row).toContainText('Disabled');
+  expect((await org.api.get(`/v1/channels/${ch.id}`)).body.enabled).toBe(false);
+  await row.getByRole('button', { name: 'Enable Signed partner' }).click();
+  await expect(row.getByRole('button', { name: 'Disable Signed partner' })).toBeVisible();
+  expect((await org.api.get(`/v1/channels/${ch.id}`)).body.enabled).toBe(true);
+
+  await row.getByRole('button', { name: 'Signing secret of Signed partner' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Signing secret of Signed partner' });
+  await expect(dialog.getByRole('button', { name: 'Reveal secret' })).toBeVisible();
+  await expect(dialog.getByTestId('signing-secret')).toHaveCount(0);
+  await dialog.getByRole('button', { name: 'Reveal secret' }).click();
+  const secret = (await org.api.get(`/v1/channels/${ch.id}/signing-secret`)).body.secret as string;
+  await expect(dialog.getByTestId('signing-secret')).toHaveText(secret);
+  await shoot(page, 'channel-signing-secret');
+  await dialog.getByRole('button', { name: 'Rotate secret' }).click();
+  await expect(dialog).toContainText('the previous secret still signs until');
+  const rotated = (await org.api.get(`/v1/channels/${ch.id}/signing-secret`)).body.secret as string;
+  expect(rotated).not.toBe(secret);
+  await expect(dialog.getByTestId('signing-secret')).toHaveText(rotated);
+  await dialog.getByRole('button', { name: 'Close' }).click();
+
+  await openScreen(page, 'Settings');
+  await page.getByRole('combobox', { name: 'Alert channel' }).selectOption({ label: 'Signed partner' });
+  await expect.poll(async () => (await org.api.get('/v1/settings')).body.alertChannelId).toBe(ch.id);
+});
+
+test('transactions page by keyset and filter by date range', async ({ page, org, receiver }) => {
+  receiver.always('/paged', { status: 200 });
+  const channel = await apiChannel(org, 'Paged partner', receiver.url('/paged'));
+  const rel = await apiRelationship(org, 'ACME', channel.id);
+  const batch = await org.api.post('/v1/transactions/batch', { transactions: Array.from({ length: 30 }, (_, i) => ({ relationshipId: rel.id, payload: { n: i } })) });
+  expect(batch.status).toBe(202);
+  await signIn(page, org);
+  await openScreen(page, 'Transactions');
+  const rows = page.locator('tbody tr');
+  await expect(rows).toHaveCount(25);
+  const first = await rows.first().getAttribute('data-testid');
+  await page.getByRole('button', { name: 'Next page' }).click();
+  await expect(page.getByText('Page 2')).toBeVisible();
+  await expect(rows).toHaveCount(5);
+  await expect(page.getByRole('button', { name: 'Next page' })).toBeDisabled();
+  const seen = new Set([...(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-testid'))))]);
+  await page.getByRole('button', { name: 'Previous page' }).click();
+  await expect(rows).toHaveCount(25);
+  await expect(rows.first()).toHaveAttribute('data-testid', first!);
+  for (const id of await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-testid')))) expect(seen.has(id)).toBe(false);
+
+  await page.getByLabel('Created before').fill('2001-01-01T00:00');
+  await expect(page.getByText('No transaction matches.')).toBeVisible();
+  expect(page.url()).toContain('createdBefore=2001-01-01');
+  await page.getByLabel('Created before').fill('');
+  await page.getByLabel('Created from').fill('2001-01-01T00:00');
+  await expect(rows).toHaveCount(25);
+});
+
 test('deleting a channel in use is refused, with the relationships that use it', async ({ page, org, receiver, consoleErrors }) => {
   consoleErrors.allow(409);
   const channel = await apiChannel(org, 'Busy partner', receiver.url('/busy'));
@@ -365,9 +426,14 @@ test('the console is served with a strict CSP, no framing, immutable assets, and
   expect((await request.get('/health/live')).status()).toBe(200);
 });
 
-test('a second organisation sees none of the first one’s data', async ({ page }) => {
+test('a second organisation sees none of the first one’s data; an unknown transaction shows the API’s error', async ({ page, org, receiver, consoleErrors }) => {
+  consoleErrors.allow(404);
+  const channel = await apiChannel(org, 'First org partner', receiver.url('/first'));
+  const id = await apiSend(org, (await apiRelationship(org, 'ACME', channel.id)).id);
   const other = await newOrganization('Globex Corporation');
   await signIn(page, other);
   await openScreen(page, 'Communication Channels');
   await expect(page.getByText('No channels yet')).toBeVisible();
+  await page.goto(`/transactions/${id}`);
+  await expect(page.getByRole('alert')).toContainText(`Transaction ${id} does not exist.`);
 });

@@ -5,8 +5,12 @@ import { expect, Page, test as base } from '@playwright/test';
 import { request } from 'undici';
 import { PartnerReceiver } from '@waybill/testing';
 
-/** Where the screenshots of each screen go (README shows one). */
-export const SHOTS = path.resolve(__dirname, '../../../../docs/console');
+/**
+ * Where the screenshots of each screen go: tmp/console-screenshots, or with
+ * `WAYBILL_SCREENSHOT_DIR=docs/console` (`npm run console:screenshots`) the committed ones the
+ * README shows — so that a test run leaves the tree as it was.
+ */
+export const SHOTS = path.resolve(__dirname, '../../../..', process.env.WAYBILL_SCREENSHOT_DIR ?? 'tmp/console-screenshots');
 mkdirSync(SHOTS, { recursive: true });
 
 export function waybillUrl(): string {
