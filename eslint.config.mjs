@@ -49,8 +49,8 @@ export default [
     },
   },
   {
-    // Tests and their fixtures may reach for test helpers and loose types.
-    files: ['**/*.spec.ts', '**/__fixtures__/**/*.ts'],
+    // Tests and their fixtures may reach for test helpers and loose types (the console's browser tests too).
+    files: ['**/*.spec.ts', '**/__fixtures__/**/*.ts', 'apps/console/e2e/**/*.ts'],
     rules: { '@nx/enforce-module-boundaries': boundaries(true), '@typescript-eslint/no-non-null-assertion': 'off' },
   },
 ];

@@ -1,17 +1,23 @@
 import http from 'node:http';
 import { Agent, request } from 'undici';
-import { mergeDocuments, serviceFor, ServiceName } from '@waybill/platform';
+import path from 'node:path';
+import { consoleFiles, mergeDocuments, serviceFor, ServiceName } from '@waybill/platform';
 
 export type Upstreams = Record<ServiceName, string>;
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'host']);
 
+/** The web console's build, which the edge serves at `/` as the standalone app does. */
+export const CONSOLE_DIR = path.resolve(__dirname, '../../apps/console/dist');
+
 /**
  * The edge router of the distributed mode on a machine without nginx: one origin for the public
- * API, each path proxied to the service that owns it (see `serviceFor`).
+ * API, each path proxied to the service that owns it (see `serviceFor`), and the web console at
+ * `/` (every other path: the same files and headers as the standalone app's).
  */
-export function startEdge(port: number, upstreams: Upstreams, host = '127.0.0.1'): Promise<http.Server> {
+export function startEdge(port: number, upstreams: Upstreams, host = '127.0.0.1', consoleDir: string | null = CONSOLE_DIR): Promise<http.Server> {
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
+  const files = consoleDir ? consoleFiles(consoleDir) : null;
   const server = http.createServer((req, res) => {
     if (req.url === '/health/live' || req.url === '/health/ready') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
@@ -27,8 +33,15 @@ export function startEdge(port: number, upstreams: Upstreams, host = '127.0.0.1'
     }
     const service = serviceFor(req.method ?? 'GET', req.url ?? '/');
     if (!service) {
-      res.writeHead(404, { 'content-type': 'application/problem+json' });
-      res.end(JSON.stringify({ type: 'about:blank', title: 'Not found', status: 404, detail: 'No such resource.' }));
+      const notFound = () => {
+        res.writeHead(404, { 'content-type': 'application/problem+json' });
+        res.end(JSON.stringify({ type: 'about:blank', title: 'Not found', status: 404, detail: 'No such resource.' }));
+      };
+      if (!files) return notFound();
+      files(req, res).then(
+        (served) => served || notFound(),
+        () => res.headersSent || notFound(),
+      );
       return;
     }
     const headers: Record<string, string> = {};

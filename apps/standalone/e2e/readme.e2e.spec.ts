@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ApiClient, freePort, newDataDir, PartnerReceiver, startWaybill, stopWaybill, waitForStatus, WaybillProcess } from '@waybill/testing';
+import { ApiClient, eventually, freePort, newDataDir, PartnerReceiver, startWaybill, stopWaybill, waitForStatus, WaybillProcess } from '@waybill/testing';
 
 jest.setTimeout(120_000);
 
@@ -27,7 +27,9 @@ describe('README: Try it', () => {
   });
 
   it('creates a Basic-auth channel, makes it the default, relates by default and delivers with the right Authorization', async () => {
-    const key = /wb_[A-Za-z0-9_-]{20,}/.exec(waybill!.output())?.[0];
+    // The first run prints its key once it serves, which may be just after /health/ready answers.
+    const printed = await eventually(async () => waybill!.output(), (out) => /wb_[A-Za-z0-9_-]{20,}/.test(out), 10_000, 'the first key printed');
+    const key = /wb_[A-Za-z0-9_-]{20,}/.exec(printed)?.[0];
     expect(key).toBeDefined();
     const readme = await readFile(path.join(ROOT, 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('## Try it'), readme.indexOf('\n## ', readme.indexOf('## Try it') + 1));

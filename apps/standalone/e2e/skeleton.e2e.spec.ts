@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import { ApiClient, freePort, newDataDir, PartnerReceiver, sendOneTransaction, startWaybill, waitForStatus, WaybillProcess } from '@waybill/testing';
+import { ApiClient, eventually, freePort, newDataDir, PartnerReceiver, sendOneTransaction, startWaybill, waitForStatus, WaybillProcess } from '@waybill/testing';
 
 const ADMIN_KEY = 'e2e-admin-key-0123456789';
 
@@ -23,7 +23,9 @@ describe('standalone (npm start): one transaction end to end on the embedded tra
   }, 60_000);
 
   it('prints the first organisation key on the first run, and the key works', async () => {
-    const key = /wb_[A-Za-z0-9_-]{20,}/.exec(waybill!.output())?.[0];
+    // The first run prints its key once it serves, which may be just after /health/ready answers.
+    const printed = await eventually(async () => waybill!.output(), (out) => /wb_[A-Za-z0-9_-]{20,}/.test(out), 10_000, 'the first key printed');
+    const key = /wb_[A-Za-z0-9_-]{20,}/.exec(printed)?.[0];
     expect(key).toBeDefined();
     const res = await new ApiClient(waybill!.baseUrl, key).get('/v1/channels');
     expect(res.status).toBe(200);

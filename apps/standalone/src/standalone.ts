@@ -12,13 +12,15 @@ import type { ServiceSpec, WaybillConfig } from '@waybill/platform';
 /**
  * All four services in one process: the default (`npm start`). An embedded PostgreSQL unless
  * DATABASE_URL is set, the embedded transport unless KAFKA_BROKERS is set, and on the first run
- * a first organisation whose API key is printed once.
+ * a first organisation whose API key is printed once; the web console at `/`.
  */
 export const standalone: ServiceSpec = {
   name: 'standalone',
   modules: [ChannelRegistryModule, RelationshipRoutingModule, DispatcherModule, StatusProjectionModule],
   defaultPort: 3000,
   embeddedTransport: true,
+  // The web console's build (`npm install` makes it: tools/console/build.ts), at `/`.
+  consoleDir: path.resolve(__dirname, '../../console/dist'),
   prepare: async (config, log) => {
     const dataDir = path.resolve(config.dataDir);
     // Others may pass through (not list): PostgreSQL's own user must reach its cluster below, when

@@ -8,7 +8,9 @@ import { EmbeddedTransport, KafkaTransport, MessageTransport } from '@waybill/me
 import { ConfigError, loadConfig, WaybillConfig } from './config/config';
 import { createLogger, NestPinoLogger } from './logging/logger';
 import { PlatformModule } from './platform.module';
-import { ProblemFilter } from './http/problem.filter';
+import { problemJson, ProblemFilter } from './http/problem.filter';
+import { ProblemError } from './http/problem';
+import { consoleFiles } from './http/console-files';
 import { postgresUnreachable, UnreachableError } from './startup-errors';
 
 /** Largest request body accepted (a batch of transactions); each payload has its own 1 MiB limit. */
@@ -23,6 +25,8 @@ export interface ServiceSpec {
   embeddedTransport?: boolean;
   /** Runs before the transport opens: the standalone app starts its embedded Postgres here. */
   prepare?: (config: WaybillConfig, log: Logger) => Promise<{ config: WaybillConfig; release?: () => Promise<void> }>;
+  /** The web console's built files, served at `/` beside the API (the standalone app). */
+  consoleDir?: string;
   /** Runs once the app serves. */
   started?: (app: INestApplication, config: WaybillConfig, log: Logger) => Promise<void>;
 }
@@ -66,6 +70,7 @@ export async function startService(spec: ServiceSpec, env: NodeJS.ProcessEnv = p
       { logger: new NestPinoLogger(log), abortOnError: false },
     );
     app.useGlobalFilters(new ProblemFilter(log));
+    if (spec.consoleDir) serveConsole(app, spec.consoleDir);
     await app.listen(config.port ?? spec.defaultPort, config.host);
     const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
     log.info({ url, transport: transport.kind }, `${spec.name} is serving`);
@@ -87,6 +92,24 @@ export async function startService(spec: ServiceSpec, env: NodeJS.ProcessEnv = p
     for (const release of releases.reverse()) await release().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * The console at `/`: a catch-all route, which Fastify tries only after every API route, so the
+ * console never shadows the API; an unknown path of the API's own is its usual problem+json 404.
+ */
+function serveConsole(app: NestFastifyApplication, dir: string): void {
+  const files = consoleFiles(dir);
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .get('/*', async (req, reply) => {
+      reply.hijack();
+      if (await files(req.raw, reply.raw)) return;
+      reply.raw
+        .writeHead(404, { 'content-type': 'application/problem+json' })
+        .end(JSON.stringify(problemJson(new ProblemError(404, 'NOT_FOUND', 'Not found', 'No such resource.'))));
+    });
 }
 
 async function openTransport(spec: ServiceSpec, config: WaybillConfig, log: Logger): Promise<MessageTransport> {

@@ -13,6 +13,7 @@ export * from './bootstrap';
 export * from './http/pagination';
 export * from './replicas/channel.replica';
 export * from './http/edge-routes';
+export * from './http/console-files';
 export * from './openapi';
 export * from './metrics';
 export * from './startup-errors';

@@ -53,6 +53,29 @@ describe('distributed mode: four services on a real Kafka broker, behind the edg
     await waitForStatus(fresh, transaction.id, 'ACCEPTED');
   });
 
+  it('serves the console at / and routes the console’s API calls to the services that own them', async () => {
+    const index = await new ApiClient(waybill!.baseUrl).get('/relationships');
+    expect(index.status).toBe(200);
+    expect(index.headers['content-type']).toContain('text/html');
+    expect(index.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(index.headers['x-frame-options']).toBe('DENY');
+    expect((await new ApiClient(waybill!.baseUrl).get('/v1/nothing')).status).toBe(404);
+
+    const { transaction } = await sendOneTransaction(api, receiver, '/console');
+    const done = await waitForStatus(api, transaction.id, 'ACCEPTED');
+    expect((await api.get('/v1/organization')).body.name).toBe('Acme');
+    expect((await api.get('/v1/stats/transactions')).body.ACCEPTED).toBeGreaterThanOrEqual(1);
+    const stats = (await api.get('/v1/stats/deliveries?bucket=1m')).body;
+    expect(stats.data.reduce((n: number, d: { ACCEPTED: number }) => n + d.ACCEPTED, 0)).toBeGreaterThanOrEqual(1);
+    expect((await api.get('/v1/channel-health')).body).toEqual({ data: [] });
+    const [attempt] = done.attempts;
+    const sent = await api.get(`/v1/transactions/${transaction.id}/request?deliveryId=${attempt.deliveryId}&attempt=1`);
+    expect(sent.status).toBe(200);
+    const [received] = receiver.requestsTo('/console');
+    expect(sent.body.request.body).toBe(received.body);
+    expect((await api.post('/v1/transactions/redeliver', { status: 'FAILED', dryRun: true })).body).toEqual({ count: 0, dryRun: true });
+  });
+
   it('stops every process on SIGTERM', async () => {
     expect(await waybill!.stop('SIGTERM')).toBe(0);
     waybill = undefined;

@@ -9,7 +9,7 @@ import { ChannelsService } from './application/channels.service';
 import { SettingsService } from './application/settings.service';
 import { RelationshipUsage } from './application/relationship-usage';
 import { Destinations } from './application/destinations';
-import { OrganizationsController } from './adapters/http/organizations.controller';
+import { OrganizationController, OrganizationsController } from './adapters/http/organizations.controller';
 import { ApiKeysController } from './adapters/http/api-keys.controller';
 import { ChannelsController } from './adapters/http/channels.controller';
 import { SettingsController } from './adapters/http/settings.controller';
@@ -17,7 +17,7 @@ import { ApiKeyUsageInterceptor } from './adapters/http/api-key-usage.intercepto
 
 /** The channel registry: organisations, API keys, channels and settings. */
 @Module({
-  controllers: [OrganizationsController, ApiKeysController, ChannelsController, SettingsController],
+  controllers: [OrganizationsController, OrganizationController, ApiKeysController, ChannelsController, SettingsController],
   providers: [
     serviceDatabase(REGISTRY_DB, { schema: SCHEMA, migrations: REGISTRY_MIGRATIONS }),
     ApiKeyUsage,

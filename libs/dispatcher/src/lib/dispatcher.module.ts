@@ -8,7 +8,7 @@ import { SecretBox } from '@waybill/security';
 import { ChannelHealthStore } from './adapters/db/channel-health.repository';
 import { DISPATCHER_DB, DISPATCHER_MIGRATIONS } from './adapters/db/dispatcher.migrations';
 import { ParkedDeliveries } from './adapters/db/parked-deliveries.repository';
-import { ChannelDeliveryController } from './adapters/http/channel-delivery.controller';
+import { ChannelDeliveryController, ChannelHealthListController } from './adapters/http/channel-delivery.controller';
 import { DispatcherMetrics, registerPullMetrics } from './adapters/metrics/dispatcher.metrics';
 import { PartnerClient } from './adapters/partner/partner-client';
 import { PartnerGateway } from './adapters/partner/partner-gateway';
@@ -92,7 +92,7 @@ const providers: Provider[] = [
  * channels' health, test and messages calls.
  */
 @Module({
-  controllers: [ChannelDeliveryController],
+  controllers: [ChannelDeliveryController, ChannelHealthListController],
   providers: [{ provide: DISPATCHER_OPTIONS, useValue: DEFAULT_DISPATCHER_OPTIONS }, ...providers],
 })
 export class DispatcherModule {

@@ -11,6 +11,7 @@ const ROUTES: [string, string, ServiceName][] = [
   ['GET', '/v1/api-keys', 'channel-registry'],
   ['POST', '/v1/api-keys', 'channel-registry'],
   ['DELETE', '/v1/api-keys/key_1', 'channel-registry'],
+  ['GET', '/v1/organization', 'channel-registry'],
   // Channels: channel-registry, but test, health and messages
   ['POST', '/v1/channels', 'channel-registry'],
   ['GET', '/v1/channels', 'channel-registry'],
@@ -26,6 +27,9 @@ const ROUTES: [string, string, ServiceName][] = [
   ['GET', `/v1/channels/${ID}/messages?limit=100&waitMs=20000`, 'dispatcher'],
   ['POST', `/v1/channels/${ID}/messages/ack`, 'dispatcher'],
   ['POST', `/v1/channels/${ID}/messages/nack`, 'dispatcher'],
+  ['GET', `/v1/channels/${ID}/messages/pending?limit=20`, 'dispatcher'],
+  ['GET', '/v1/channel-health', 'dispatcher'],
+  ['GET', '/v1/channel-health?circuit=OPEN&circuit=HALF_OPEN', 'dispatcher'],
   // Settings: channel-registry
   ['GET', '/v1/settings', 'channel-registry'],
   ['PUT', '/v1/settings/default-inbound-channel', 'channel-registry'],
@@ -49,6 +53,12 @@ const ROUTES: [string, string, ServiceName][] = [
   ['POST', `/v1/transactions/${TX}/accept`, 'status-projection'],
   ['POST', `/v1/transactions/${TX}/redeliver`, 'status-projection'],
   ['POST', '/v1/transactions/redeliver', 'status-projection'],
+  // What was sent: routing keeps the payloads
+  ['GET', `/v1/transactions/${TX}/request`, 'relationship-routing'],
+  ['GET', `/v1/transactions/${TX}/request?deliveryId=dl_1&attempt=2`, 'relationship-routing'],
+  // Dashboard figures: status-projection
+  ['GET', '/v1/stats/deliveries?bucket=1m', 'status-projection'],
+  ['GET', '/v1/stats/transactions', 'status-projection'],
   // Alerts: status-projection
   ['GET', '/v1/alerts', 'status-projection'],
   ['GET', `/v1/alerts?channelId=${ID}&type=channel.circuit-opened`, 'status-projection'],
@@ -69,6 +79,8 @@ describe('serviceFor: which service answers a public path behind the edge', () =
     ['GET', '/v1/'],
     ['GET', '/v1/unknown'],
     ['GET', '/v1/channelsfoo'],
+    ['GET', '/v1/channel-healthfoo'],
+    ['GET', '/v1/statsfoo'],
     ['GET', '/v1/transactionsfoo'],
     ['POST', '/v1/organizationsX'],
     ['GET', '/openapi.yaml'],

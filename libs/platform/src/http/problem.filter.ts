@@ -9,6 +9,18 @@ interface FastifyLikeError {
   message?: string;
 }
 
+/** A problem's `application/problem+json` body. */
+export function problemJson(problem: ProblemError) {
+  return {
+    type: `https://waybill.dev/problems/${problem.code.toLowerCase().replace(/_/g, '-')}`,
+    title: problem.title,
+    status: problem.status,
+    code: problem.code,
+    ...(problem.detail ? { detail: problem.detail } : {}),
+    ...(problem.errors ? { errors: problem.errors } : {}),
+  };
+}
+
 /** Every error leaves as `application/problem+json`. Unknown errors are logged and answered 500. */
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
@@ -21,14 +33,7 @@ export class ProblemFilter implements ExceptionFilter {
     void reply
       .status(problem.status)
       .headers({ 'content-type': 'application/problem+json', ...(problem.headers ?? {}) })
-      .send({
-        type: `https://waybill.dev/problems/${problem.code.toLowerCase().replace(/_/g, '-')}`,
-        title: problem.title,
-        status: problem.status,
-        code: problem.code,
-        ...(problem.detail ? { detail: problem.detail } : {}),
-        ...(problem.errors ? { errors: problem.errors } : {}),
-      });
+      .send(problemJson(problem));
   }
 
   private toProblem(error: unknown): ProblemError {

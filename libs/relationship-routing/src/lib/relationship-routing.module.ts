@@ -7,11 +7,12 @@ import { IngestionService } from './application/ingestion.service';
 import { IdempotencyCleanup } from './application/idempotency-cleanup';
 import { RedeliveryConsumer } from './application/redelivery.consumer';
 import { RelationshipsController } from './adapters/http/relationships.controller';
-import { TransactionsController } from './adapters/http/transactions.controller';
+import { SentRequestController, TransactionsController } from './adapters/http/transactions.controller';
+import { SentRequests } from './application/sent-requests.service';
 
 /** Relationship routing: relationships, and the way in for transactions. */
 @Module({
-  controllers: [RelationshipsController, TransactionsController],
+  controllers: [RelationshipsController, TransactionsController, SentRequestController],
   providers: [
     serviceDatabase(ROUTING_DB, { schema: SCHEMA, migrations: ROUTING_MIGRATIONS }),
     ChannelReplica,
@@ -20,6 +21,7 @@ import { TransactionsController } from './adapters/http/transactions.controller'
     IngestionService,
     IdempotencyCleanup,
     RedeliveryConsumer,
+    SentRequests,
   ],
   exports: [IdempotencyCleanup],
 })

@@ -5,6 +5,8 @@ import { STATUS_SCHEMA } from './adapters/db/read-model.ddl';
 import { TransactionsController } from './adapters/http/transactions.controller';
 import { AlertsController } from './adapters/http/alerts.controller';
 import { ProjectionAdminController } from './adapters/http/projection-admin.controller';
+import { StatsController } from './adapters/http/stats.controller';
+import { StatsQuery } from './application/stats.query';
 import { ProjectionService } from './application/projection.service';
 import { TransactionsQuery } from './application/transactions.query';
 import { TransactionCommands } from './application/transaction-commands.service';
@@ -15,16 +17,17 @@ import { StatusMetrics } from './application/status.metrics';
 
 /**
  * The status service: transaction status folded from delivery events, its reads, the commands on
- * it (accept, redeliver, the sweep), alerts, the read model's rebuild, and their metrics.
+ * it (accept, redeliver, the sweep), alerts, dashboard figures, the read model's rebuild, and their metrics.
  */
 @Module({
-  controllers: [TransactionsController, AlertsController, ProjectionAdminController],
+  controllers: [TransactionsController, AlertsController, StatsController, ProjectionAdminController],
   providers: [
     serviceDatabase(STATUS_DB, { schema: STATUS_SCHEMA, migrations: STATUS_MIGRATIONS }),
     StatusMetrics,
     ProjectionService,
     AlertsService,
     TransactionsQuery,
+    StatsQuery,
     TransactionCommands,
     RedeliverySweeps,
     ProjectionRebuild,

@@ -23,6 +23,14 @@ export interface ApiKeyView {
   lastUsedAt: string | null;
 }
 
+/** `GET /v1/organization`. */
+export interface OrganizationView {
+  id: string;
+  name: string;
+  createdAt: string;
+  apiKey: { id: string; prefix: string };
+}
+
 /** Organisations and their API keys. */
 @Injectable()
 export class RegistryService {
@@ -58,6 +66,24 @@ export class RegistryService {
       const org = await this.createOrganization(name);
       return { id: org.id, apiKey: org.apiKey };
     });
+  }
+
+  /** The caller's organisation, and the key the call was made with (its id and prefix, never the key). */
+  async organization(orgId: string, apiKeyId: string): Promise<OrganizationView> {
+    const rows: { id: string; name: string; created_at: Date; key_prefix: string | null }[] = await this.db.query(
+      `SELECT o.id, o.name, o.created_at, k.prefix AS key_prefix
+         FROM organizations o LEFT JOIN api_keys k ON k.id = $2 AND k.org_id = o.id
+        WHERE o.id = $1`,
+      [orgId, apiKeyId],
+    );
+    const org = rows[0];
+    if (!org) throw Problems.notFound('Organisation', orgId);
+    return {
+      id: org.id,
+      name: org.name,
+      createdAt: org.created_at.toISOString(),
+      apiKey: { id: apiKeyId, prefix: org.key_prefix ?? '' },
+    };
   }
 
   /** The organisation's keys that still work, newest first; never the key itself. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ChannelState } from '@waybill/contracts';
 import { AttemptOutcome } from '@waybill/contracts';
-import { classify } from '@waybill/delivery';
+import { CircuitState, classify } from '@waybill/delivery';
 import { ChannelReplica, ProblemError, Problems } from '@waybill/platform';
 import type { ChannelHealth, ChannelHealthStore } from '../adapters/db/channel-health.repository';
 import type { PartnerGateway } from '../adapters/partner/partner-gateway';
@@ -55,6 +55,18 @@ export class ChannelTools {
       this.dispatcher.healthOf(id) ??
       (await this.health.load(id)) ?? { channelId: id, circuit: 'CLOSED', inFlight: 0, waiting: 0, throttledUntil: null, nextProbeAt: null, lastOutcomes: [], updatedAt: now }
     );
+  }
+
+  /**
+   * The organisation's channels whose circuit is in `circuits`, in one call: from memory for the
+   * channels this instance owns, else as their owners last stored them. Deleted channels are left out.
+   */
+  async withCircuit(orgId: string, circuits: readonly CircuitState[]): Promise<ChannelHealth[]> {
+    const stored = await this.health.withCircuit(orgId, circuits);
+    return stored
+      .filter((h) => this.channels.current(h.channelId)?.orgId === orgId)
+      .map((h) => this.dispatcher.healthOf(h.channelId) ?? h)
+      .filter((h) => circuits.includes(h.circuit));
   }
 
   /**

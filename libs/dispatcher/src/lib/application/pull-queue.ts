@@ -41,6 +41,21 @@ export interface PullMessage {
   payload: unknown;
 }
 
+/** A queued message as `GET …/messages/pending` shows it: who and what, not the payload. */
+export interface PeekedMessage {
+  deliveryId: string;
+  transactionId: string;
+  senderId: string;
+  receiverId: string;
+  transactionType: string;
+  businessNumber: string | null;
+  format: DeliveryRequestedV1['format'];
+  /** Leases so far (each an attempt). */
+  attempts: number;
+  queuedAt: string;
+  leasedUntil: string | null;
+}
+
 export interface AckResult {
   deliveryId: string;
   /** The message's state after the call; NOT_FOUND for an id the channel never had (or purged). */
@@ -171,6 +186,30 @@ export class PullQueue {
   }
 
   /** What a PULL channel's health shows: messages waiting, and leased. */
+  /**
+   * The channel's queued messages, oldest first, without leasing them (no attempt made or spent):
+   * what an operator looks at. `leasedUntil` is set for a message a partner holds now.
+   */
+  async peek(channelId: string, limit: number): Promise<PeekedMessage[]> {
+    const rows: MessageRow[] = await this.ds.query(
+      `SELECT delivery_id, org_id, channel_id, request, state, attempts, first_seen_at, leased_until
+         FROM pull_messages WHERE channel_id = $1 AND state = 'QUEUED' ORDER BY seq LIMIT $2`,
+      [channelId, limit],
+    );
+    return rows.map((r) => ({
+      deliveryId: r.delivery_id,
+      transactionId: r.request.transactionId,
+      senderId: r.request.transaction.senderId,
+      receiverId: r.request.transaction.receiverId,
+      transactionType: r.request.transaction.transactionType,
+      businessNumber: r.request.transaction.businessNumber,
+      format: r.request.format,
+      attempts: r.attempts,
+      queuedAt: r.first_seen_at.toISOString(),
+      leasedUntil: r.leased_until?.toISOString() ?? null,
+    }));
+  }
+
   async counts(channelId: string): Promise<{ waiting: number; leased: number }> {
     const [r]: { waiting: number; leased: number }[] = await this.ds.query(
       `SELECT count(*) FILTER (WHERE leased_until IS NULL)::int AS waiting, count(*) FILTER (WHERE leased_until IS NOT NULL)::int AS leased

@@ -6,7 +6,7 @@ import { delay, MessageTransport, Outbox, OutgoingMessage, Signal } from '@waybi
 import { LOGGER, newId, TRANSPORT } from '@waybill/platform';
 import { STATUS_DB } from '../adapters/db/status.migrations';
 import { STATUS_SCHEMA } from '../adapters/db/read-model.ddl';
-import { sweepSnapshotQuery } from '../adapters/db/transactions.sql';
+import { sweepCountQuery, sweepSnapshotQuery, TransactionFilter } from '../adapters/db/transactions.sql';
 import { redeliveryMessage } from './command-events';
 import { ProjectionService } from './projection.service';
 
@@ -62,19 +62,21 @@ export class RedeliverySweeps implements OnApplicationBootstrap, OnApplicationSh
     await this.worker;
   }
 
+  /** The dry run: how many transactions a sweep with `filter` would match now. Changes nothing. */
+  async count(orgId: string, filter: SweepFilter): Promise<{ count: number; dryRun: true }> {
+    await this.projection.catchUp();
+    const q = sweepCountQuery(filterOf(orgId, filter));
+    const [{ n }]: { n: number }[] = await this.db.query(q.text, q.values);
+    return { count: n, dryRun: true };
+  }
+
   /** Starts a sweep; resolves with the number of matches once the first pages are requested. */
   async sweep(orgId: string, filter: SweepFilter): Promise<{ count: number }> {
     // Read your writes: the matches include every transaction whose status a caller could see.
     await this.projection.catchUp();
     const sweepId = newId('sweep');
     const count = await this.db.transaction(async (em) => {
-      const snapshot = sweepSnapshotQuery(sweepId, {
-        orgId,
-        statuses: [filter.status],
-        channelId: filter.channelId,
-        createdAfter: filter.createdAfter,
-        createdBefore: filter.createdBefore,
-      });
+      const snapshot = sweepSnapshotQuery(sweepId, filterOf(orgId, filter));
       const [{ n }]: { n: number }[] = await em.query(`WITH matches AS (${snapshot.text} RETURNING 1) SELECT count(*)::int AS n FROM matches`, snapshot.values);
       await em.query(
         `INSERT INTO status.redelivery_sweeps (id, org_id, filter, count, finished_at) VALUES ($1, $2, $3, $4, CASE WHEN $4 = 0 THEN now() END)`,
@@ -150,4 +152,14 @@ export class RedeliverySweeps implements OnApplicationBootstrap, OnApplicationSh
     if (requested > 0) await this.outbox.flush();
     return taken;
   }
+}
+
+function filterOf(orgId: string, filter: SweepFilter): TransactionFilter {
+  return {
+    orgId,
+    statuses: [filter.status],
+    channelId: filter.channelId,
+    createdAfter: filter.createdAfter,
+    createdBefore: filter.createdBefore,
+  };
 }

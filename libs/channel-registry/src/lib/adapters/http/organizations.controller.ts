@@ -1,8 +1,8 @@
-import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
-import { AdminKeyGuard, ApiDoc, ApiTag, validate } from '@waybill/platform';
+import { AdminKeyGuard, ApiDoc, ApiKeyGuard, ApiTag, CurrentPrincipal, Principal, validate } from '@waybill/platform';
 import { RegistryService } from '../../application/registry.service';
-import { OrganizationCreated } from './registry.schemas';
+import { OrganizationCreated, OrganizationResponse } from './registry.schemas';
 
 export const CreateOrganization = z.object({ name: z.string().trim().min(1).max(200) }).strict();
 
@@ -22,5 +22,23 @@ export class OrganizationsController {
   })
   create(@Body() body: unknown) {
     return this.registry.createOrganization(validate(CreateOrganization, body).name);
+  }
+}
+
+/** The caller's own organisation (with an API key): what a console shows in its header. */
+@ApiTag('Organisations and keys')
+@Controller('v1/organization')
+@UseGuards(ApiKeyGuard)
+export class OrganizationController {
+  constructor(private readonly registry: RegistryService) {}
+
+  @Get()
+  @ApiDoc({
+    summary: 'The caller’s organisation',
+    description: 'The organisation of the API key, and that key’s id and prefix.',
+    responses: { 200: { description: 'The organisation.', schema: OrganizationResponse } },
+  })
+  get(@CurrentPrincipal() principal: Principal) {
+    return this.registry.organization(principal.orgId, principal.apiKeyId);
   }
 }

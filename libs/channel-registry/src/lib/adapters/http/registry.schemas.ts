@@ -12,6 +12,15 @@ export const OrganizationCreated = z.object({
   createdAt: iso,
 });
 
+export const OrganizationResponse = z.object({
+  id: z.string(),
+  name: z.string(),
+  createdAt: iso,
+  apiKey: z
+    .object({ id: z.string(), prefix: z.string().describe('The key’s first characters.') })
+    .describe('The key this call was made with (never the key itself).'),
+});
+
 export const ApiKeyResponse = z.object({
   id: z.string(),
   prefix: z.string().describe('The key’s first characters, to tell keys apart.'),

@@ -58,17 +58,28 @@ export class ChannelHealthStore {
 
   async load(channelId: string): Promise<ChannelHealth | null> {
     const rows: Row[] = await this.ds.query('SELECT * FROM channel_health WHERE channel_id = $1', [channelId]);
-    const r = rows[0];
-    if (!r) return null;
-    return {
-      channelId: r.channel_id,
-      circuit: r.circuit,
-      inFlight: r.in_flight,
-      waiting: r.waiting,
-      throttledUntil: r.throttled_until?.toISOString() ?? null,
-      nextProbeAt: r.next_probe_at?.toISOString() ?? null,
-      lastOutcomes: r.last_outcomes,
-      updatedAt: r.updated_at.toISOString(),
-    };
+    return rows[0] ? toHealth(rows[0]) : null;
   }
+
+  /** The organisation's channels whose circuit is in one of `circuits`, as their owners last stored them. */
+  async withCircuit(orgId: string, circuits: readonly CircuitState[]): Promise<ChannelHealth[]> {
+    const rows: Row[] = await this.ds.query(
+      'SELECT * FROM channel_health WHERE org_id = $1 AND circuit = ANY($2::text[]) ORDER BY channel_id LIMIT 1000',
+      [orgId, circuits],
+    );
+    return rows.map(toHealth);
+  }
+}
+
+function toHealth(r: Row): ChannelHealth {
+  return {
+    channelId: r.channel_id,
+    circuit: r.circuit,
+    inFlight: r.in_flight,
+    waiting: r.waiting,
+    throttledUntil: r.throttled_until?.toISOString() ?? null,
+    nextProbeAt: r.next_probe_at?.toISOString() ?? null,
+    lastOutcomes: r.last_outcomes,
+    updatedAt: r.updated_at.toISOString(),
+  };
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ApiDoc, ApiKeyGuard, ApiTag, OrgId, validate } from '@waybill/platform';
 import { ChannelTools } from '../../application/channel-tools.service';
 import { PullQueue } from '../../application/pull-queue';
-import { AckResponse, HealthResponse, PullMessageResponse, TestResponse } from './dispatcher.schemas';
+import { AckResponse, HealthResponse, PendingMessageResponse, PullMessageResponse, TestResponse } from './dispatcher.schemas';
 
 const ID = { id: 'The channel’s id (`ch_…`).' };
 
@@ -11,6 +11,20 @@ const MessagesQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(100).default(10),
     waitMs: z.coerce.number().int().min(0).max(20_000).default(0),
+  })
+  .strict();
+
+const PendingQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(50) }).strict();
+
+const Circuit = z.enum(['CLOSED', 'OPEN', 'HALF_OPEN']);
+const HealthListQuery = z
+  .object({
+    circuit: z
+      .union([z.string(), z.array(z.string())])
+      .transform((v) => (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean))
+      .pipe(z.array(Circuit).min(1).max(6))
+      .default(['OPEN', 'HALF_OPEN'])
+      .describe('Any of these circuit states; may repeat. Default: OPEN and HALF_OPEN.'),
   })
   .strict();
 
@@ -73,6 +87,23 @@ export class ChannelDeliveryController {
     return { data: await this.pull.lease(channel, limit, waitMs) };
   }
 
+  @Get('messages/pending')
+  @ApiDoc({
+    summary: 'Peek at waiting messages (PULL)',
+    description:
+      'The queued messages, oldest first — those leased by the partner now too (`leasedUntil`) — without leasing any: ' +
+      'no attempt is made or spent. For operators; a partner takes messages with `GET …/messages`. `409` for a push channel.',
+    params: ID,
+    query: PendingQuery,
+    responses: { 200: { description: 'The queued messages.', schema: z.object({ data: z.array(PendingMessageResponse) }) } },
+    problems: [409],
+  })
+  async pending(@OrgId() orgId: string, @Param('id') id: string, @Query() query: unknown) {
+    const { limit } = validate(PendingQuery, query, 'query');
+    const channel = await this.tools.pullChannel(orgId, id);
+    return { data: await this.pull.peek(channel.id, limit) };
+  }
+
   @Post('messages/ack')
   @HttpCode(200)
   @ApiDoc({
@@ -103,5 +134,27 @@ export class ChannelDeliveryController {
   async nack(@OrgId() orgId: string, @Param('id') id: string, @Body() body: unknown) {
     const { deliveryIds, reject } = validate(NackBody, body);
     return { data: await this.pull.nack(await this.tools.pullChannel(orgId, id), deliveryIds, reject) };
+  }
+}
+
+/** The organisation's channels by circuit state, in one call (a dashboard's "circuits open"). */
+@ApiTag('Delivery')
+@Controller('v1/channel-health')
+@UseGuards(ApiKeyGuard)
+export class ChannelHealthListController {
+  constructor(private readonly tools: ChannelTools) {}
+
+  @Get()
+  @ApiDoc({
+    summary: 'Channels by circuit state',
+    description:
+      'The health of every channel of the organisation whose circuit is in one of the states asked (default: OPEN and HALF_OPEN), ' +
+      'as their dispatchers report them. A channel that never failed has no report and counts as CLOSED.',
+    query: HealthListQuery,
+    responses: { 200: { description: 'The channels’ health.', schema: z.object({ data: z.array(HealthResponse) }) } },
+  })
+  async list(@OrgId() orgId: string, @Query() query: unknown) {
+    const { circuit } = validate(HealthListQuery, query, 'query');
+    return { data: await this.tools.withCircuit(orgId, circuit) };
   }
 }

@@ -51,3 +51,16 @@ export const AckResponse = z.object({
     }),
   ),
 });
+
+export const PendingMessageResponse = z.object({
+  deliveryId: z.string(),
+  transactionId: z.string(),
+  senderId: z.string(),
+  receiverId: z.string(),
+  transactionType: z.string(),
+  businessNumber: z.string().nullable(),
+  format: z.enum(['JSON', 'XML', 'X12']),
+  attempts: z.number().int().describe('Leases so far (each an attempt).'),
+  queuedAt: z.string(),
+  leasedUntil: z.string().nullable().describe('Set while a partner holds a lease on it.'),
+});

@@ -45,3 +45,19 @@ export const BatchAccepted = z.object({
     ]),
   ),
 });
+
+export const SentRequestResponse = z.object({
+  transactionId: z.string(),
+  format: z.enum(['JSON', 'XML', 'X12']),
+  contentType: z.string(),
+  payload: z.string().describe('The payload as received: the JSON text, or the XML or X12 document.'),
+  request: z
+    .object({
+      method: z.literal('POST'),
+      url: z.string(),
+      headers: z.array(z.object({ name: z.string(), value: z.string(), redacted: z.boolean().describe('A secret: its value is not shown.') })),
+      body: z.string(),
+    })
+    .nullable()
+    .describe('Null for a PULL channel, or when the channel no longer exists.'),
+});

@@ -1,9 +1,11 @@
-import { Body, Controller, Headers, Post, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Headers, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { z } from 'zod';
 import type { FastifyReply } from 'fastify';
-import { ApiDoc, ApiKeyGuard, ApiTag, OrgId, ProblemError, validate } from '@waybill/platform';
+import { ApiDoc, ApiKeyGuard, ApiTag, OrgId, ProblemError, Problems, validate } from '@waybill/platform';
 import { IngestionService, IngestResult } from '../../application/ingestion.service';
 import { IdempotencyKey, SendBatchDoc, SendBatchInput, SendTransactionInput } from '../../domain/transaction.input';
-import { BatchAccepted, TransactionAccepted } from './routing.schemas';
+import { BatchAccepted, SentRequestResponse, TransactionAccepted } from './routing.schemas';
+import { SentRequests } from '../../application/sent-requests.service';
 
 const IDEMPOTENCY_HEADER = {
   'Idempotency-Key': {
@@ -81,6 +83,43 @@ export class TransactionsController {
 function bodyBytes(contentLength: string | undefined): number | undefined {
   const n = Number(contentLength);
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+const RequestQuery = z
+  .object({
+    deliveryId: z.string().min(1).max(200).regex(/^[A-Za-z0-9_-]+$/, 'not a delivery id').optional().describe('With `attempt`: show that attempt’s request.'),
+    attempt: z.coerce.number().int().min(1).max(1_000_000).optional(),
+  })
+  .strict();
+
+/** What was sent for a transaction: routing keeps the payloads. */
+@ApiTag('Transactions')
+@Controller('v1/transactions/:id/request')
+@UseGuards(ApiKeyGuard)
+export class SentRequestController {
+  constructor(private readonly requests: SentRequests) {}
+
+  @Get()
+  @ApiDoc({
+    summary: 'The payload and the request sent',
+    description:
+      'The payload as it was received, and the request its channel’s partner gets — method, URL, headers and body — as the ' +
+      'channel renders it now (a change to a channel applies to every later attempt). Secrets are never shown: the ' +
+      '`authorization` value, the signature, and static headers whose names look secret are `[redacted]`. With `deliveryId` and ' +
+      '`attempt` (from the transaction’s attempts) the body and headers are that attempt’s; without them the per-attempt parts ' +
+      'are left out (`delivery: null`). `request` is null for a PULL channel.',
+    params: { id: 'The transaction id.' },
+    query: RequestQuery,
+    responses: { 200: { description: 'The payload and the request.', schema: SentRequestResponse } },
+  })
+  async get(@OrgId() orgId: string, @Param('id') id: string, @Query() query: unknown) {
+    const q = validate(RequestQuery, query, 'query');
+    if ((q.deliveryId === undefined) !== (q.attempt === undefined)) {
+      throw Problems.invalid([{ path: q.deliveryId === undefined ? 'query.deliveryId' : 'query.attempt', message: 'give both `deliveryId` and `attempt`, or neither' }]);
+    }
+    const attempt = q.deliveryId !== undefined && q.attempt !== undefined ? { deliveryId: q.deliveryId, attempt: q.attempt } : undefined;
+    return this.requests.of(orgId, id, attempt);
+  }
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -14,7 +14,7 @@ export const RETIRED_SCHEMA = 'status_retired';
  * writer takes its locks, which is the order a switch must lock them in (or it could deadlock with
  * a batch halfway through).
  */
-export const READ_MODEL_TABLES = ['transaction_events', 'transactions', 'delivery_attempts', 'transaction_counts'] as const;
+export const READ_MODEL_TABLES = ['transaction_events', 'transactions', 'delivery_attempts', 'transaction_counts', 'delivery_counts'] as const;
 
 /**
  * The read model's DDL, in `schema`. The live tables were created by the same statements (see
@@ -30,11 +30,15 @@ export const READ_MODEL_TABLES = ['transaction_events', 'transactions', 'deliver
  * - `transaction_events`: every event of every transaction, for `GET …/events`. Its primary key
  *   is also the projection's dedupe record: an event whose id is already there is not applied
  *   again, in the same database transaction as the rows it changes.
- * - `delivery_attempts`: one row a `delivery.attempted` event.
- * - `transaction_counts`: transactions by status, kept by each batch's deltas in its own
- *   transaction, one row per status and shard (the partition the batch came from, so that
- *   partitions read at once never wait on one another's counters). `waybill_transactions` sums
- *   them: the gauge costs nothing however large the table (counting a million rows takes ~1 s).
+ * - `delivery_attempts`: one row a `delivery.attempted` event (with its organisation).
+ * - `transaction_counts`: transactions by organisation and status, kept by each batch's deltas in
+ *   its own transaction, one row per organisation, status and shard (the partition the batch came
+ *   from, so that partitions read at once never wait on one another's counters).
+ *   `waybill_transactions` and `GET /v1/stats/transactions` sum them: neither costs anything
+ *   however large the table (counting a million rows takes ~1 s).
+ * - `delivery_counts`: attempts by organisation, minute and outcome (and shard, likewise), added
+ *   in the statement that stores the attempts, from the rows it inserted (so an attempt read
+ *   twice is counted once): `GET /v1/stats/deliveries` reads a day as at most 1,440 minutes.
  */
 export function readModelDdl(schema: string): string[] {
   const s = quoteIdent(schema);
@@ -75,6 +79,7 @@ export function readModelDdl(schema: string): string[] {
        duration_ms int NOT NULL,
        error text,
        response_excerpt text,
+       org_id text COLLATE "C",
        PRIMARY KEY (transaction_id, event_id)
      )`,
     `CREATE TABLE ${s}.transaction_events (
@@ -85,11 +90,30 @@ export function readModelDdl(schema: string): string[] {
        data jsonb NOT NULL,
        PRIMARY KEY (transaction_id, event_id)
      )`,
-    `CREATE TABLE ${s}.transaction_counts (
+    transactionCountsDdl(s),
+    deliveryCountsDdl(s),
+  ];
+}
+
+/** `transaction_counts` (`s` quoted). */
+export function transactionCountsDdl(s: string): string {
+  return `CREATE TABLE ${s}.transaction_counts (
+       org_id text COLLATE "C" NOT NULL,
        status text COLLATE "C" NOT NULL,
        shard int NOT NULL,
        n bigint NOT NULL,
-       PRIMARY KEY (status, shard)
-     )`,
-  ];
+       PRIMARY KEY (org_id, status, shard)
+     )`;
+}
+
+/** `delivery_counts` (`s` quoted). */
+export function deliveryCountsDdl(s: string): string {
+  return `CREATE TABLE ${s}.delivery_counts (
+       org_id text COLLATE "C" NOT NULL,
+       minute timestamptz NOT NULL,
+       outcome text COLLATE "C" NOT NULL,
+       shard int NOT NULL,
+       n bigint NOT NULL,
+       PRIMARY KEY (org_id, minute, outcome, shard)
+     )`;
 }

@@ -31,8 +31,9 @@ interface StateRow {
  *    event already stored (read twice) is not applied again — in the same transaction as the rows;
  *    the same statement locks the rows of the transactions concerned, in id order, and reads them;
  * 2. after the new events are folded into the rows' facts with the pure `evolve`, writes each row
- *    once (created or updated), the attempts, and the batch's changes to the counts by status (in
- *    `shard`: the partition the batch was read from).
+ *    once (created or updated), the attempts (counting them by organisation, minute and outcome),
+ *    and the batch's changes to the counts by organisation and status (in `shard`: the partition
+ *    the batch was read from).
  *
  * The fold is order-free, so it does not matter in which order batches of different partitions,
  * or a live reader and a rebuild, apply a transaction's events.
@@ -72,13 +73,15 @@ export async function applyTransactionEvents(
   }
   const created = [...after.values()].filter((v) => !before.has(v.id));
   const updated = [...after.values()].filter((v) => before.has(v.id));
-  const attempts = events.flatMap((e) => (e.type === 'delivery.attempted.v1' ? [{ transactionId: e.key, ...attemptOf(e) }] : []));
+  const attempts = events.flatMap((e) => (e.type === 'delivery.attempted.v1' ? [{ transactionId: e.key, orgId: e.orgId, ...attemptOf(e) }] : []));
   const changes = [...after.values()].map((v) => ({ before: before.get(v.id) ?? null, after: v }));
+  // Deltas by organisation and status ("org\tstatus": ids and statuses hold no tab).
   const deltas = new Map<string, number>();
+  const bump = (orgId: string, status: string, by: number) => deltas.set(`${orgId}\t${status}`, (deltas.get(`${orgId}\t${status}`) ?? 0) + by);
   for (const { before: b, after: a } of changes) {
     if (b?.status === a.status) continue;
-    if (b) deltas.set(b.status, (deltas.get(b.status) ?? 0) - 1);
-    deltas.set(a.status, (deltas.get(a.status) ?? 0) + 1);
+    if (b) bump(b.orgId, b.status, -1);
+    bump(a.orgId, a.status, 1);
   }
   const counted = [...deltas].filter(([, n]) => n !== 0).sort(([a], [b]) => compare(a, b)); // one lock order
 
@@ -95,13 +98,21 @@ export async function applyTransactionEvents(
        FROM jsonb_populate_recordset(null::${s}.transactions, $2::jsonb) v WHERE t.id = v.id),
      attempts AS (
        INSERT INTO ${s}.delivery_attempts
-         (transaction_id, event_id, delivery_id, attempt, at, status_code, outcome, duration_ms, error, response_excerpt)
+         (transaction_id, event_id, delivery_id, attempt, at, status_code, outcome, duration_ms, error, response_excerpt, org_id)
        SELECT * FROM json_to_recordset($3::json)
-         AS a(t text, e uuid, d text, n int, at timestamptz, c int, o text, ms int, err text, x text)
-       ON CONFLICT DO NOTHING),
-     counts AS (
-       INSERT INTO ${s}.transaction_counts (status, shard, n) SELECT status, $4, n FROM json_to_recordset($5::json) AS d(status text, n bigint)
-       ON CONFLICT (status, shard) DO UPDATE SET n = ${s}.transaction_counts.n + EXCLUDED.n)
+         AS a(t text, e uuid, d text, n int, at timestamptz, c int, o text, ms int, err text, x text, org text)
+       ON CONFLICT DO NOTHING
+       RETURNING org_id, at, outcome),
+     -- The attempts inserted (not those read before), by organisation, minute and outcome: the dashboard's deliveries per minute.
+     delivery_counts AS (
+       INSERT INTO ${s}.delivery_counts (org_id, minute, outcome, shard, n)
+       SELECT org_id, date_bin('1 minute', at, timestamptz '2000-01-01 00:00:00+00') AS minute, outcome, $4, count(*)
+         FROM attempts GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+       ON CONFLICT (org_id, minute, outcome, shard) DO UPDATE SET n = ${s}.delivery_counts.n + EXCLUDED.n),
+     transaction_counts AS (
+       INSERT INTO ${s}.transaction_counts (org_id, status, shard, n)
+       SELECT org_id, status, $4, n FROM json_to_recordset($5::json) AS d(org_id text, status text, n bigint)
+       ON CONFLICT (org_id, status, shard) DO UPDATE SET n = ${s}.transaction_counts.n + EXCLUDED.n)
      -- Every statement of a WITH runs, read or not.
      SELECT count(*)::int AS created FROM created`,
     [
@@ -119,10 +130,11 @@ export async function applyTransactionEvents(
           ms: a.durationMs,
           err: a.error,
           x: a.responseExcerpt,
+          org: a.orgId,
         })),
       ),
       shard,
-      JSON.stringify(counted.map(([status, n]) => ({ status, n }))),
+      JSON.stringify(counted.map(([key, n]) => ({ org_id: key.split('\t')[0], status: key.split('\t')[1], n }))),
     ],
   );
   // Another reader created one of these rows since our read (two instances briefly reading one

@@ -1,6 +1,6 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 import { CreateMessagingTables1732370000001 } from '@waybill/messaging';
-import { readModelDdl, STATUS_SCHEMA } from './read-model.ddl';
+import { deliveryCountsDdl, readModelDdl, STATUS_SCHEMA, transactionCountsDdl } from './read-model.ddl';
 
 export class CreateStatus1732370400000 implements MigrationInterface {
   name = 'CreateStatus1732370400000';
@@ -95,5 +95,47 @@ export class StatusReadModel1732370400100 implements MigrationInterface {
   }
 }
 
-export const STATUS_MIGRATIONS = [CreateMessagingTables1732370000001, CreateStatus1732370400000, StatusReadModel1732370400100];
+/**
+ * What the console's dashboard reads: transactions counted by organisation (not only by status),
+ * attempts with their organisation, and attempts counted by organisation, minute and outcome.
+ * A database made by the migration above after this change already has them (it runs the current
+ * DDL), so each step looks first.
+ */
+export class StatusCountsByOrganization1732370400200 implements MigrationInterface {
+  name = 'StatusCountsByOrganization1732370400200';
+
+  async up(q: QueryRunner): Promise<void> {
+    const s = '"status"';
+    const has = async (table: string, column: string) =>
+      ((await q.query(
+        `SELECT 1 FROM information_schema.columns WHERE table_schema = 'status' AND table_name = $1 AND column_name = $2`,
+        [table, column],
+      )) as unknown[]).length > 0;
+    if (!(await has('delivery_attempts', 'org_id'))) {
+      await q.query(`ALTER TABLE ${s}.delivery_attempts ADD COLUMN org_id text COLLATE "C"`);
+      await q.query(`UPDATE ${s}.delivery_attempts a SET org_id = t.org_id FROM ${s}.transactions t WHERE t.id = a.transaction_id`);
+    }
+    if (!(await has('transaction_counts', 'org_id'))) {
+      await q.query(`DROP TABLE ${s}.transaction_counts`);
+      await q.query(transactionCountsDdl(s));
+      await q.query(
+        `INSERT INTO ${s}.transaction_counts (org_id, status, shard, n) SELECT org_id, status, 0, count(*) FROM ${s}.transactions GROUP BY org_id, status`,
+      );
+    }
+    if (!(await has('delivery_counts', 'org_id'))) {
+      await q.query(deliveryCountsDdl(s));
+      await q.query(
+        `INSERT INTO ${s}.delivery_counts (org_id, minute, outcome, shard, n)
+         SELECT org_id, date_bin('1 minute', at, timestamptz '2000-01-01 00:00:00+00'), outcome, 0, count(*)
+           FROM ${s}.delivery_attempts WHERE org_id IS NOT NULL GROUP BY 1, 2, 3`,
+      );
+    }
+  }
+
+  async down(): Promise<void> {
+    // Forward only: the read model can always be rebuilt from the log.
+  }
+}
+
+export const STATUS_MIGRATIONS = [CreateMessagingTables1732370000001, CreateStatus1732370400000, StatusReadModel1732370400100, StatusCountsByOrganization1732370400200];
 export const STATUS_DB = Symbol('status.db');

@@ -80,6 +80,18 @@ export function sweepSnapshotQuery(sweepId: string, filter: TransactionFilter, s
   };
 }
 
+/** How many transactions a sweep with `filter` would match now (its dry run). */
+export function sweepCountQuery(filter: TransactionFilter, schema = STATUS_SCHEMA): SqlQuery {
+  const values: unknown[] = [];
+  const param = (v: unknown): string => {
+    values.push(v);
+    return `$${values.length}`;
+  };
+  const where = commonPredicates(filter, param);
+  if (filter.statuses && filter.statuses.length > 0) where.push(`status = ANY(${param(filter.statuses)}::text[])`);
+  return { text: `SELECT count(*)::int AS n FROM ${quoteIdent(schema)}.transactions WHERE ${where.join(' AND ')}`, values };
+}
+
 function commonPredicates(filter: TransactionFilter, param: (v: unknown) => string): string[] {
   const where = [`org_id = ${param(filter.orgId)}`, 'created_at IS NOT NULL'];
   if (filter.channelId !== undefined) where.push(`channel_id = ${param(filter.channelId)}`);

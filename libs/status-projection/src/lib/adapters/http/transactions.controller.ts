@@ -1,4 +1,5 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { TRANSACTION_STATUSES } from '@waybill/delivery';
 import { ApiDoc, ApiKeyGuard, ApiTag, ListQuery, OrgId, pageSchema, validate } from '@waybill/platform';
@@ -31,6 +32,7 @@ const SweepInput = z
     channelId: z.string().min(1).max(200).optional(),
     createdAfter: Time.optional(),
     createdBefore: Time.optional(),
+    dryRun: z.boolean().default(false).describe('Only count the matches: `200 { count, dryRun: true }`, nothing redelivered.'),
   })
   .strict();
 
@@ -100,12 +102,20 @@ export class TransactionsController {
       'Each match gets a new delivery, to its relationship’s channel as it is now. Answers with the number of matches; ' +
       'a large sweep goes on after the answer (a match whose status has changed by then is left alone).',
     body: SweepInput,
-    responses: { 202: { description: 'The sweep is under way.', schema: z.object({ count: z.number().int() }) } },
+    responses: {
+      202: { description: 'The sweep is under way.', schema: z.object({ count: z.number().int() }) },
+      200: { description: 'With `dryRun: true`: how many it would redeliver now; nothing changed.', schema: z.object({ count: z.number().int(), dryRun: z.literal(true) }) },
+    },
   })
   @Post('redeliver')
   @HttpCode(202)
-  sweep(@OrgId() orgId: string, @Body() body: unknown) {
-    return this.sweeps.sweep(orgId, validate(SweepInput, body));
+  sweep(@OrgId() orgId: string, @Body() body: unknown, @Res({ passthrough: true }) reply: FastifyReply) {
+    const { dryRun, ...filter } = validate(SweepInput, body);
+    if (dryRun) {
+      void reply.status(200);
+      return this.sweeps.count(orgId, filter);
+    }
+    return this.sweeps.sweep(orgId, filter);
   }
 
   @ApiDoc({
