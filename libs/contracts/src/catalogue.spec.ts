@@ -116,12 +116,18 @@ describe('parseEvent', () => {
       expect(parseEvent(envelope(type, VALID[type])).ok).toBe(true);
     });
 
-    it('is refused on any other topic, naming the type and the topic', () => {
-      for (const topic of TOPICS.filter((t) => t !== topicOf(type))) {
+    it('is refused on any other topic (but one it travelled on before), naming the type and the topic', () => {
+      const former: readonly string[] = (EVENT_CATALOGUE[type] as { formerTopics?: readonly string[] }).formerTopics ?? [];
+      for (const topic of TOPICS.filter((t) => t !== topicOf(type) && !former.includes(t))) {
         const reason = reasonOf(parseEvent(envelope(type, VALID[type]), topic));
         expect(reason).toContain(type);
         expect(reason).toContain(topic);
       }
+    });
+
+    it('is still read on the topics it travelled on before', () => {
+      const former: readonly string[] = (EVENT_CATALOGUE[type] as { formerTopics?: readonly string[] }).formerTopics ?? [];
+      for (const topic of former) expect(parseEvent(envelope(type, VALID[type]), topic).ok).toBe(true);
     });
 
     it('bad data (an empty object) is refused with a reason that names the type', () => {

@@ -36,11 +36,17 @@ export const EVENT_CATALOGUE = {
   'transaction.dispatched.v1': { topic: Topics.transactionEvents, data: TransactionDispatchedV1 },
   'transaction.rejected.v1': { topic: Topics.transactionEvents, data: TransactionRejectedV1 },
   'transaction.failed.v1': { topic: Topics.transactionEvents, data: TransactionFailedV1 },
-  'transaction.redelivery-requested.v1': { topic: Topics.transactionEvents, data: TransactionRedeliveryRequestedV1 },
+  // On a topic of its own, so that routing reads only these, not every transaction's events; the
+  // ones published before it had its own topic are still read on the transaction events.
+  'transaction.redelivery-requested.v1': {
+    topic: Topics.redeliveryRequests,
+    data: TransactionRedeliveryRequestedV1,
+    formerTopics: [Topics.transactionEvents],
+  },
   'channel.circuit-opened.v1': { topic: Topics.alerts, data: ChannelCircuitOpenedV1 },
   'channel.circuit-closed.v1': { topic: Topics.alerts, data: ChannelCircuitClosedV1 },
   'delivery.exhausted.v1': { topic: Topics.alerts, data: DeliveryExhaustedV1 },
-} as const satisfies Record<string, { topic: TopicName; data: z.ZodType }>;
+} as const satisfies Record<string, { topic: TopicName; data: z.ZodType; formerTopics?: readonly TopicName[] }>;
 
 type Catalogue = typeof EVENT_CATALOGUE;
 export type EventType = keyof Catalogue;
@@ -69,8 +75,8 @@ export function parseEvent(raw: unknown, topic?: string): ParseResult {
   if (!envelope.success) return { ok: false, reason: `envelope: ${z.prettifyError(envelope.error)}` };
   const { type } = envelope.data;
   if (!isEventType(type)) return { ok: false, reason: `unknown event type ${JSON.stringify(type)}` };
-  const entry = EVENT_CATALOGUE[type];
-  if (topic !== undefined && entry.topic !== topic) {
+  const entry: { topic: TopicName; data: z.ZodType; formerTopics?: readonly TopicName[] } = EVENT_CATALOGUE[type];
+  if (topic !== undefined && entry.topic !== topic && !entry.formerTopics?.includes(topic as TopicName)) {
     return { ok: false, reason: `${type} does not belong on ${topic}` };
   }
   const data = entry.data.safeParse(envelope.data.data);

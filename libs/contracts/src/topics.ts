@@ -5,6 +5,8 @@ export const Topics = {
   relationships: 'waybill.relationships',
   deliveries: 'waybill.deliveries',
   transactionEvents: 'waybill.transaction-events',
+  /** `transaction.redelivery-requested`: the status service asks, routing answers, the projection folds it too. */
+  redeliveryRequests: 'waybill.redelivery-requests',
   alerts: 'waybill.alerts',
   deadLetters: 'waybill.dead-letters',
 } as const;
@@ -27,6 +29,7 @@ export const TOPIC_SPECS: readonly TopicSpec[] = [
   { name: Topics.relationships, compacted: true, retentionMs: null },
   { name: Topics.deliveries, compacted: false, retentionMs: WEEK_MS },
   { name: Topics.transactionEvents, compacted: false, retentionMs: -1 },
+  { name: Topics.redeliveryRequests, compacted: false, retentionMs: -1 },
   { name: Topics.alerts, compacted: false, retentionMs: 4 * WEEK_MS },
   { name: Topics.deadLetters, compacted: false, retentionMs: -1 },
 ];

@@ -265,10 +265,11 @@ describe('transaction status: what GET /v1/transactions/{id} shows after each ev
 });
 
 describe('which events the projection folds', () => {
-  it('exactly the event types of waybill.transaction-events', () => {
+  it('exactly the event types of waybill.transaction-events and waybill.redelivery-requests', () => {
     const types = Object.keys(EVENT_CATALOGUE) as EventType[];
     const folded = types.filter((type) => isTransactionEvent({ type } as WaybillEvent));
-    const onTopic = types.filter((type) => EVENT_CATALOGUE[type].topic === Topics.transactionEvents);
+    const read: string[] = [Topics.transactionEvents, Topics.redeliveryRequests];
+    const onTopic = types.filter((type) => read.includes(EVENT_CATALOGUE[type].topic));
     expect(folded.sort()).toEqual(onTopic.sort());
   });
 });

@@ -30,8 +30,7 @@ export class RedeliveryConsumer implements OnApplicationBootstrap, OnApplication
     const outbox = this.transport.outbox(SCHEMA);
     await this.consumer.start(this.transport, this.log, {
       group: GROUP,
-      topics: [Topics.transactionEvents],
-      types: ['transaction.redelivery-requested.v1'],
+      topics: [Topics.redeliveryRequests],
       partitionsConcurrently: this.transport.partitions,
       handle: async (items) => {
         const requests = eventsOf(items, ['transaction.redelivery-requested.v1']);

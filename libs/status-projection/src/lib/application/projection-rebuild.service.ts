@@ -40,7 +40,7 @@ export interface RebuildOptions {
  * serving and projecting:
  *
  * 1. creates empty read-model tables in `status_rebuild`;
- * 2. replays `waybill.transaction-events` from the start into them, with a reader of its own (no
+ * 2. replays `waybill.transaction-events` (and `waybill.redelivery-requests`) from the start into them, with a reader of its own (no
  *    stored position) and the same writer as the live projection, until it has caught up;
  * 3. switches, in one database transaction: locks the live tables (the live projection's next
  *    batch and the reads wait), lets the new model read what was published meanwhile, and moves the
@@ -124,7 +124,7 @@ export class ProjectionRebuild implements OnApplicationShutdown {
         await this.createFreshModel(db);
         subscription = await subscribeEvents(this.transport, this.log, {
           group: 'waybill.status-projection.rebuild',
-          topics: [Topics.transactionEvents],
+          topics: [Topics.transactionEvents, Topics.redeliveryRequests],
           ephemeral: true,
           fromBeginning: true,
           partitionsConcurrently: this.transport.partitions,

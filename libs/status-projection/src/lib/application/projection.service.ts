@@ -31,7 +31,7 @@ interface PartitionBatch {
 }
 
 /**
- * Folds `waybill.transaction-events` into the read model (`status.transactions`,
+ * Folds `waybill.transaction-events` and `waybill.redelivery-requests` into the read model (`status.transactions`,
  * `status.delivery_attempts`, `status.transaction_events`), in database transactions that also
  * record the events as applied (see `applyTransactionEvents`). The batches of all partitions read
  * at the same time share one database transaction (a {@link GroupCommit}): when work arrives a
@@ -61,7 +61,7 @@ export class ProjectionService implements OnApplicationBootstrap, OnApplicationS
   async onApplicationBootstrap(): Promise<void> {
     await this.consumer.start(this.transport, this.log, {
       group: PROJECTION_GROUP,
-      topics: [Topics.transactionEvents],
+      topics: [Topics.transactionEvents, Topics.redeliveryRequests],
       partitionsConcurrently: this.transport.partitions,
       // Each batch is one database transaction of six statements: larger batches, fewer round trips
       // per event (the embedded log's one reader fell 20 s behind 1,600 tx/s with batches of 500).
