@@ -16,3 +16,4 @@ export * from './http/edge-routes';
 export * from './openapi';
 export * from './metrics';
 export * from './startup-errors';
+export * from './logging/error-serializer';
