@@ -3,7 +3,7 @@ import { EnvelopeSchema, EventEnvelope } from './envelope';
 import { Topics, TopicName } from './topics';
 import { ApiKeyIssuedV1, ApiKeyRevokedV1 } from './events/access.events';
 import { ChannelUpsertedV1, OrgSettingsChangedV1 } from './events/channel.events';
-import { RelationshipUpsertedV1 } from './events/relationship.events';
+import { ChannelUsageReportedV1, RelationshipUpsertedV1 } from './events/relationship.events';
 import {
   DeliveryAttemptedV1,
   DeliveryDeferredV1,
@@ -27,6 +27,7 @@ export const EVENT_CATALOGUE = {
   'channel.upserted.v1': { topic: Topics.channels, data: ChannelUpsertedV1 },
   'org.settings-changed.v1': { topic: Topics.channels, data: OrgSettingsChangedV1 },
   'relationship.upserted.v1': { topic: Topics.relationships, data: RelationshipUpsertedV1 },
+  'channel.usage-reported.v1': { topic: Topics.relationships, data: ChannelUsageReportedV1 },
   'delivery.requested.v1': { topic: Topics.deliveries, data: DeliveryRequestedV1 },
   'transaction.received.v1': { topic: Topics.transactionEvents, data: TransactionReceivedV1 },
   'transaction.routed.v1': { topic: Topics.transactionEvents, data: TransactionRoutedV1 },

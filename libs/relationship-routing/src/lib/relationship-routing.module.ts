@@ -6,6 +6,7 @@ import { RoutingService } from './application/routing.service';
 import { IngestionService } from './application/ingestion.service';
 import { IdempotencyCleanup } from './application/idempotency-cleanup';
 import { RedeliveryConsumer } from './application/redelivery.consumer';
+import { ChannelDeletions } from './application/channel-deletions';
 import { RelationshipsController } from './adapters/http/relationships.controller';
 import { TransactionsController } from './adapters/http/transactions.controller';
 
@@ -20,6 +21,7 @@ import { TransactionsController } from './adapters/http/transactions.controller'
     IngestionService,
     IdempotencyCleanup,
     RedeliveryConsumer,
+    ChannelDeletions,
   ],
   exports: [IdempotencyCleanup],
 })
