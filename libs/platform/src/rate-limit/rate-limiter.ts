@@ -59,11 +59,12 @@ export class RateLimiter implements OnModuleInit, OnApplicationShutdown {
   private readonly counts = new Map<string, OrgCounts>();
   private readonly instance: string;
   private readonly limit: number;
-  private db?: DataSource;
+  private db?: Promise<DataSource | null>;
   private timer?: NodeJS.Timeout;
   private syncing: Promise<void> | null = null;
   private syncs = 0;
   private failing = false;
+  private stopped = false;
 
   constructor(
     @Inject(CONFIG) private readonly config: WaybillConfig,
@@ -73,18 +74,27 @@ export class RateLimiter implements OnModuleInit, OnApplicationShutdown {
     this.instance = `${config.instanceId ?? hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   }
 
-  async onModuleInit(): Promise<void> {
+  onModuleInit(): void {
     if (!this.config.databaseUrl) return;
-    this.db = await openServiceDataSource({
-      url: this.config.databaseUrl,
+    this.timer = setInterval(() => void this.sync(), RATE_SYNC_MS);
+    this.timer.unref();
+  }
+
+  /** Opened at the first exchange: a process that serves no API call never connects. */
+  private database(): Promise<DataSource | null> {
+    this.db ??= openServiceDataSource({
+      url: this.config.databaseUrl as string,
       schema: SCHEMA,
       migrations: [RateUsageTable1765000000100],
       // Two: the migrations run on one connection while another holds their advisory lock.
       poolSize: 2,
       applicationName: 'waybill-rate-limit',
+    }).catch((err: unknown) => {
+      this.log.warn({ err }, 'rate limit: cannot open the shared counts; limiting what this process sees meanwhile');
+      this.db = undefined; // tried again at the next exchange
+      return null;
     });
-    this.timer = setInterval(() => void this.sync(), RATE_SYNC_MS);
-    this.timer.unref();
+    return this.db;
   }
 
   /**
@@ -101,7 +111,7 @@ export class RateLimiter implements OnModuleInit, OnApplicationShutdown {
 
   /** One exchange with the shared table now (what the timer does); for tests and shutdown. */
   sync(): Promise<void> {
-    if (!this.db?.isInitialized) return Promise.resolve();
+    if (!this.config.databaseUrl || this.stopped) return Promise.resolve();
     this.syncing ??= this.exchange().finally(() => (this.syncing = null));
     return this.syncing;
   }
@@ -121,11 +131,16 @@ export class RateLimiter implements OnModuleInit, OnApplicationShutdown {
       this.counts.set(orgId, counts);
       if (counts.local + counts.localPrevious > 0) active = true;
       // The previous window too: what was admitted in its last moments since the last exchange.
-      if (counts.localPrevious > 0) orgs.push(orgId), windows.push(window - 1), values.push(counts.localPrevious);
-      if (counts.local > 0) orgs.push(orgId), windows.push(window), values.push(counts.local);
+      for (const [w, value] of [[window - 1, counts.localPrevious], [window, counts.local]] as const) {
+        if (value === 0) continue;
+        orgs.push(orgId);
+        windows.push(w);
+        values.push(value);
+      }
     }
     if (!active) return;
-    const db = this.db as DataSource;
+    const db = await this.database();
+    if (!db) return;
     try {
       const rows: { org_id: string; window_start: string; count: number }[] = await db.query(
         `WITH mine AS (
@@ -170,8 +185,10 @@ export class RateLimiter implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.syncing;
-    if (this.db?.isInitialized) await this.db.destroy();
+    const db = await this.db;
+    if (db?.isInitialized) await db.destroy();
   }
 }
