@@ -103,9 +103,12 @@ export class RateLimiter implements OnModuleInit, OnApplicationShutdown {
    */
   take(orgId: string, nowMs = Date.now()): Admission {
     const window = Math.floor(nowMs / 1000);
-    const counts = rollTo(this.counts.get(orgId), window);
+    const known = this.counts.get(orgId);
+    const counts = rollTo(known, window);
     const decision = admit(counts, this.limit, nowMs);
-    this.counts.set(orgId, decision.allowed ? { ...counts, local: counts.local + 1 } : counts);
+    // In place: no allocation per call once the organisation's window is known.
+    if (decision.allowed) counts.local += 1;
+    if (counts !== known) this.counts.set(orgId, counts);
     return decision;
   }
 

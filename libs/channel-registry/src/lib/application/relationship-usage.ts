@@ -59,9 +59,13 @@ export class RelationshipUsage implements OnModuleInit, OnApplicationShutdown {
         await this.db.transaction(async (em) => {
           await apply(em, upserts, deleted);
           if (reports.length > 0) {
+            // Only the answer a delete is waiting for (its channel still marked by that request):
+            // a replay of the topic brings back every old report, which nothing needs.
             await em.query(
               `INSERT INTO channel_usage_reports (channel_id, request_id, count, relationship_ids)
-               SELECT * FROM json_to_recordset($1::json) AS r("channelId" text, "requestId" text, count int, "relationshipIds" jsonb)
+               SELECT r."channelId", r."requestId", r.count, r."relationshipIds"
+                 FROM json_to_recordset($1::json) AS r("channelId" text, "requestId" text, count int, "relationshipIds" jsonb)
+                 JOIN channels c ON c.id = r."channelId" AND c.state->'deleting'->>'requestId' = r."requestId"
                ON CONFLICT DO NOTHING`,
               [JSON.stringify(reports)],
             );
