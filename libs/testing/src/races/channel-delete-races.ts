@@ -10,6 +10,8 @@ export interface ChannelDeleteRace {
   /** After both answered: the channel's GET status and the relationships on it. */
   channelAfter: number;
   relationshipsAfter: number;
+  /** When the delete was refused: a relationship created on the channel right after it. */
+  createdAfterRefusal?: number;
 }
 
 /**
@@ -52,6 +54,10 @@ export async function raceChannelDeletes(
             registry.get(`/v1/channels/${channelId}`),
             routing.get(`/v1/relationships?channelId=${channelId}`),
           ]);
+          const again =
+            deleted.status === 409
+              ? await routing.post('/v1/relationships', { senderId: `S${round}x${i}b`, receiverId: 'GLOBEX', transactionType: '850', channelId })
+              : undefined;
           return {
             channelId,
             deleted: deleted.status,
@@ -60,6 +66,7 @@ export async function raceChannelDeletes(
             deleteCode: deleted.body?.code,
             channelAfter: after.status,
             relationshipsAfter: (onChannel.body?.data ?? []).length,
+            createdAfterRefusal: again?.status,
           };
         }),
       )),

@@ -46,7 +46,7 @@ export class ChannelDeletions implements OnApplicationBootstrap, OnApplicationSh
         await this.db.transaction(async (em) => {
           for (const item of items) {
             if (item.kind === 'tombstone') {
-              await mark(em, item.key, DELETED);
+              await mark(em, item.key, DELETED, null);
             } else if (item.event.type === 'channel.upserted.v1') {
               const report = await this.apply(em, item.event.data);
               if (report) {
@@ -70,7 +70,7 @@ export class ChannelDeletions implements OnApplicationBootstrap, OnApplicationSh
       return null;
     }
     // The guard first (it waits for relationships being given the channel to commit), then the count.
-    await mark(em, channel.id, channel.deleting.requestId);
+    await mark(em, channel.id, channel.deleting.requestId, channel.version);
     const users: { id: string; count: number }[] = await em.query(
       `SELECT id, count(*) OVER ()::int AS count FROM relationships WHERE org_id = $1 AND channel_id = $2 ORDER BY id LIMIT ${REPORTED_IDS}`,
       [channel.orgId, channel.id],
@@ -87,11 +87,13 @@ export class ChannelDeletions implements OnApplicationBootstrap, OnApplicationSh
   }
 }
 
-async function mark(em: EntityManager, channelId: string, deleting: string): Promise<void> {
+async function mark(em: EntityManager, channelId: string, deleting: string, version: number | null): Promise<void> {
   await em.query(
-    `INSERT INTO channel_guards (channel_id, deleting) VALUES ($1, $2)
-     ON CONFLICT (channel_id) DO UPDATE SET deleting = CASE WHEN channel_guards.deleting = '${DELETED}' THEN channel_guards.deleting ELSE EXCLUDED.deleting END`,
-    [channelId, deleting],
+    `INSERT INTO channel_guards (channel_id, deleting, mark_version) VALUES ($1, $2, $3)
+     ON CONFLICT (channel_id) DO UPDATE
+       SET deleting = CASE WHEN channel_guards.deleting = '${DELETED}' THEN channel_guards.deleting ELSE EXCLUDED.deleting END,
+           mark_version = EXCLUDED.mark_version`,
+    [channelId, deleting, version],
   );
 }
 
@@ -99,13 +101,31 @@ async function mark(em: EntityManager, channelId: string, deleting: string): Pro
  * In the caller's transaction, before it gives `channelId` to a relationship: holds the channel's
  * guard row (a share lock, until the caller commits) and refuses a channel that is being deleted
  * (409 `CHANNEL_BEING_DELETED`) or is gone (404). See {@link ChannelDeletions}.
+ *
+ * A guard still marked when the registry has already lifted the mark (it refused the delete, and
+ * answered 409, a moment ago; this service's consumer has not read that yet) is told apart by
+ * `latest`, the channel as `waybill.channels` has it now: a later version without the mark means
+ * the delete it stood for is over, and the channel may be given — a new mark would find this
+ * share lock and count the relationship.
  */
-export async function assignChannel(em: EntityManager, channelId: string): Promise<void> {
+export async function assignChannel(
+  em: EntityManager,
+  channelId: string,
+  latest: () => Promise<ChannelState | undefined>,
+): Promise<void> {
   await em.query('INSERT INTO channel_guards (channel_id) VALUES ($1) ON CONFLICT (channel_id) DO NOTHING', [channelId]);
-  const rows: { deleting: string | null }[] = await em.query('SELECT deleting FROM channel_guards WHERE channel_id = $1 FOR SHARE', [channelId]);
-  const deleting = rows[0]?.deleting ?? null;
+  const rows: { deleting: string | null; mark_version: number | null }[] = await em.query(
+    'SELECT deleting, mark_version FROM channel_guards WHERE channel_id = $1 FOR SHARE',
+    [channelId],
+  );
+  const { deleting = null, mark_version: marked = null } = rows[0] ?? {};
   if (deleting === DELETED) throw Problems.notFound('Channel', channelId);
-  if (deleting !== null) {
-    throw Problems.conflict('CHANNEL_BEING_DELETED', `Channel ${channelId} is being deleted; choose another channel, or try again once its delete has been refused.`);
-  }
+  if (deleting === null) return;
+  const now = await latest();
+  if (!now) throw Problems.notFound('Channel', channelId);
+  if (!now.deleting && marked !== null && now.version > marked) return;
+  throw Problems.conflict(
+    'CHANNEL_BEING_DELETED',
+    `Channel ${channelId} is being deleted; choose another channel, or try again once its delete has been refused.`,
+  );
 }

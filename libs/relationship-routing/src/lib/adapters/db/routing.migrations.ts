@@ -60,7 +60,8 @@ export class ChannelGuards1765000000200 implements MigrationInterface {
     await q.query(`
       CREATE TABLE channel_guards (
         channel_id text PRIMARY KEY,
-        deleting text
+        deleting text,
+        mark_version int
       )`);
     await q.query('CREATE INDEX relationships_channel ON relationships (org_id, channel_id, id)');
   }
