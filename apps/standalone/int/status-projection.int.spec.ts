@@ -288,6 +288,61 @@ describe('status projection: queries and operations (Kafka)', () => {
       expect(types.filter((t) => t === 'transaction.redelivery-requested.v1')).toHaveLength(1);
       expect(receiver.requestsTo(path).filter((r) => r.headers['waybill-transaction-id'] === id)).toHaveLength(2);
     });
+
+    it('answers 422 when its relationship was deleted or has no channel, and leaves the status as it is', async () => {
+      const { api } = await waybill.organization();
+      const gone = await channelWithRelationship(api, receiver.url('/ok'));
+      const unassigned = await channelWithRelationship(api, receiver.url('/dispatch'));
+      const accepted = await send(api, gone.relationshipId);
+      const dispatched = await send(api, unassigned.relationshipId);
+      await statusOf(api, accepted, 'ACCEPTED');
+      await statusOf(api, dispatched, 'DISPATCHED');
+      expect((await api.delete(`/v1/relationships/${gone.relationshipId}`)).status).toBe(204);
+      expect((await api.patch(`/v1/relationships/${unassigned.relationshipId}`, { channelId: null })).status).toBe(200);
+
+      for (const [id, status] of [[accepted, 'ACCEPTED'], [dispatched, 'DISPATCHED']] as const) {
+        const res = await api.post(`/v1/transactions/${id}/redeliver`);
+        expect(res.status).toBe(422);
+        expect(res.headers['content-type']).toContain('application/problem+json');
+        expect(res.body).toMatchObject({ status: 422, code: 'RELATIONSHIP_HAS_NO_CHANNEL' });
+        const after = (await api.get(`/v1/transactions/${id}`)).body;
+        expect(after.status).toBe(status);
+        expect(after.attempts).toHaveLength(1);
+        const types = (await allPages(api, `/v1/transactions/${id}/events`)).map((e) => e.type);
+        expect(types).not.toContain('transaction.redelivery-requested.v1');
+        expect(types).not.toContain('transaction.failed.v1');
+      }
+      // A DISPATCHED one left alone can still be accepted.
+      expect((await api.post(`/v1/transactions/${dispatched}/accept`)).status).toBe(200);
+    });
+
+    it('a request routing cannot route after all (relationship deleted meanwhile) leaves the status as it was, with no attempt', async () => {
+      const { id: orgId, api } = await waybill.organization();
+      const { relationshipId } = await channelWithRelationship(api, receiver.url('/ok'));
+      const id = await send(api, relationshipId);
+      await statusOf(api, id, 'ACCEPTED');
+      expect((await api.delete(`/v1/relationships/${relationshipId}`)).status).toBe(204);
+      // As a sweep or a redeliver that passed its check just before the delete would have asked.
+      const transport = waybill.service.app.get<MessageTransport>(TRANSPORT);
+      const now = new Date().toISOString();
+      await transport.publish([
+        eventMessage('transaction.redelivery-requested.v1', { orgId, key: id, data: { transactionId: id, requestedAt: now, generation: 1 } }),
+      ]);
+      const history = await eventually(
+        async () => allPages(api, `/v1/transactions/${id}/events`),
+        (events) => events.some((e) => e.type === 'transaction.redelivery-refused.v1'),
+        20_000,
+        'routing refuses the redelivery',
+      );
+      expect(history.find((e) => e.type === 'transaction.redelivery-refused.v1')?.data).toMatchObject({
+        transactionId: id,
+        reason: 'the relationship no longer exists',
+      });
+      const after = (await api.get(`/v1/transactions/${id}`)).body;
+      expect(after.status).toBe('ACCEPTED');
+      expect(after.attempts).toHaveLength(1);
+      expect(history.map((e) => e.type)).not.toContain('transaction.failed.v1');
+    });
   });
 
   describe('POST /v1/transactions/redeliver (the sweep)', () => {

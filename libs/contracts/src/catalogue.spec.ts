@@ -84,6 +84,8 @@ const VALID: { [T in EventType]: EventData<T> } = {
   'transaction.rejected.v1': { transactionId: 'tx_1', deliveryId: 'dl_1', statusCode: 400 },
   'transaction.failed.v1': { transactionId: 'tx_1', deliveryId: 'dl_1', reason: '3 retries spent' },
   'transaction.redelivery-requested.v1': { transactionId: 'tx_1', requestedAt: AT },
+  'channel.usage-reported.v1': { channelId: 'ch_1', requestId: 'del_1', count: 0, relationshipIds: [] },
+  'transaction.redelivery-refused.v1': { transactionId: 'tx_1', requestId: '0190c5c2-0000-7000-8000-000000000001', reason: 'the relationship no longer exists' },
   'channel.circuit-opened.v1': { channelId: 'ch_1', at: AT, reason: '5 of 10 failed' },
   'channel.circuit-closed.v1': { channelId: 'ch_1', at: AT },
   'delivery.exhausted.v1': { channelId: 'ch_1', transactionId: 'tx_1', deliveryId: 'dl_1', attempts: 4, at: AT, lastError: 'HTTP 503' },

@@ -3,7 +3,7 @@ import { EnvelopeSchema, EventEnvelope } from './envelope';
 import { Topics, TopicName } from './topics';
 import { ApiKeyIssuedV1, ApiKeyRevokedV1 } from './events/access.events';
 import { ChannelUpsertedV1, OrgSettingsChangedV1 } from './events/channel.events';
-import { RelationshipUpsertedV1 } from './events/relationship.events';
+import { ChannelUsageReportedV1, RelationshipUpsertedV1 } from './events/relationship.events';
 import {
   DeliveryAttemptedV1,
   DeliveryDeferredV1,
@@ -13,6 +13,7 @@ import {
   TransactionDispatchedV1,
   TransactionFailedV1,
   TransactionReceivedV1,
+  TransactionRedeliveryRefusedV1,
   TransactionRedeliveryRequestedV1,
   TransactionRejectedV1,
   TransactionRoutedV1,
@@ -26,6 +27,7 @@ export const EVENT_CATALOGUE = {
   'channel.upserted.v1': { topic: Topics.channels, data: ChannelUpsertedV1 },
   'org.settings-changed.v1': { topic: Topics.channels, data: OrgSettingsChangedV1 },
   'relationship.upserted.v1': { topic: Topics.relationships, data: RelationshipUpsertedV1 },
+  'channel.usage-reported.v1': { topic: Topics.relationships, data: ChannelUsageReportedV1 },
   'delivery.requested.v1': { topic: Topics.deliveries, data: DeliveryRequestedV1 },
   'transaction.received.v1': { topic: Topics.transactionEvents, data: TransactionReceivedV1 },
   'transaction.routed.v1': { topic: Topics.transactionEvents, data: TransactionRoutedV1 },
@@ -43,6 +45,7 @@ export const EVENT_CATALOGUE = {
     data: TransactionRedeliveryRequestedV1,
     formerTopics: [Topics.transactionEvents],
   },
+  'transaction.redelivery-refused.v1': { topic: Topics.transactionEvents, data: TransactionRedeliveryRefusedV1 },
   'channel.circuit-opened.v1': { topic: Topics.alerts, data: ChannelCircuitOpenedV1 },
   'channel.circuit-closed.v1': { topic: Topics.alerts, data: ChannelCircuitClosedV1 },
   'delivery.exhausted.v1': { topic: Topics.alerts, data: DeliveryExhaustedV1 },

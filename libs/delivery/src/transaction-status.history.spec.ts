@@ -45,14 +45,19 @@ interface DeliveryPlan {
   channel: string;
   retries: { statusCode: number | null; deferredFor: number | null }[];
   ending: Ending;
-  /** Before this delivery (not the first): how many redelivery requests routing failed to route. */
+  /** Before this delivery (not the first): how many redelivery requests routing could not route. */
   failedRoutings: number;
+  /** How routing answered those: refused (now), or failed with no delivery (logs written before). */
+  failedAs: 'REFUSED' | 'FAILED';
 }
 
 interface Plan {
   deliveries: DeliveryPlan[];
-  /** After the last delivery (settled): a redelivery request still unanswered, or answered with a failure. */
-  tail: 'NONE' | 'REQUEST_PENDING' | 'REQUEST_UNROUTABLE';
+  /**
+   * After the last delivery (settled): a redelivery request still unanswered, refused by routing
+   * (the status goes back to what it was), or — as logs written before the refusal show — failed.
+   */
+  tail: 'NONE' | 'REQUEST_PENDING' | 'REQUEST_REFUSED' | 'REQUEST_UNROUTABLE';
 }
 
 interface Expected {
@@ -99,9 +104,11 @@ function build(plan: Plan): History {
     if (i > 0) {
       for (let f = 0; f < d.failedRoutings; f++) {
         t += 10;
-        emit('transaction.redelivery-requested.v1', { transactionId: TX, requestedAt: iso(t), generation: generation - 1 }, t, requestId());
+        const request = requestId();
+        emit('transaction.redelivery-requested.v1', { transactionId: TX, requestedAt: iso(t), generation: generation - 1 }, t, request);
         t += 1;
-        terminal('transaction.failed.v1', null, t, { reason: 'the relationship has no channel' });
+        if (d.failedAs === 'FAILED') terminal('transaction.failed.v1', null, t, { reason: 'the relationship has no channel' });
+        else emit('transaction.redelivery-refused.v1', { transactionId: TX, requestId: request, reason: 'the relationship has no channel' }, t);
       }
       t += 10;
       emit('transaction.redelivery-requested.v1', { transactionId: TX, requestedAt: iso(t), generation: generation - 1 }, t, requestId());
@@ -181,8 +188,15 @@ function build(plan: Plan): History {
   const last = plan.deliveries.length;
   if (plan.tail !== 'NONE') {
     t += 10;
-    emit('transaction.redelivery-requested.v1', { transactionId: TX, requestedAt: iso(t), generation: last }, t, requestId());
+    const request = requestId();
+    emit('transaction.redelivery-requested.v1', { transactionId: TX, requestedAt: iso(t), generation: last }, t, request);
+    const before = expected;
     expected = { ...expected, status: 'PENDING', nextAttemptAt: null, acceptedBy: null };
+    if (plan.tail === 'REQUEST_REFUSED') {
+      t += 1;
+      emit('transaction.redelivery-refused.v1', { transactionId: TX, requestId: request, reason: 'the relationship no longer exists' }, t);
+      expected = before; // nothing was sent: the status is what it was
+    }
     if (plan.tail === 'REQUEST_UNROUTABLE') {
       t += 1;
       terminal('transaction.failed.v1', null, t, { reason: 'the relationship no longer exists' });
@@ -195,9 +209,9 @@ function build(plan: Plan): History {
 const retries = fc.array(fc.record({ statusCode: fc.constantFrom(429, 500, 503, null), deferredFor: fc.option(fc.integer({ min: 1, max: 50 }), { nil: null }) }), { maxLength: 3 });
 const plans: fc.Arbitrary<Plan> = fc
   .tuple(
-    fc.array(fc.record({ channel: fc.constantFrom('ch_1', 'ch_2'), retries, ending: fc.constantFrom(...SETTLED_ENDINGS), failedRoutings: fc.integer({ min: 0, max: 2 }) }), { maxLength: 2 }),
-    fc.record({ channel: fc.constantFrom('ch_1', 'ch_2'), retries, ending: fc.constantFrom(...ALL_ENDINGS), failedRoutings: fc.integer({ min: 0, max: 2 }) }),
-    fc.constantFrom<Plan['tail']>('NONE', 'REQUEST_PENDING', 'REQUEST_UNROUTABLE'),
+    fc.array(fc.record({ channel: fc.constantFrom('ch_1', 'ch_2'), retries, ending: fc.constantFrom(...SETTLED_ENDINGS), failedRoutings: fc.integer({ min: 0, max: 2 }), failedAs: fc.constantFrom<DeliveryPlan['failedAs']>('REFUSED', 'FAILED') }), { maxLength: 2 }),
+    fc.record({ channel: fc.constantFrom('ch_1', 'ch_2'), retries, ending: fc.constantFrom(...ALL_ENDINGS), failedRoutings: fc.integer({ min: 0, max: 2 }), failedAs: fc.constantFrom<DeliveryPlan['failedAs']>('REFUSED', 'FAILED') }),
+    fc.constantFrom<Plan['tail']>('NONE', 'REQUEST_PENDING', 'REQUEST_REFUSED', 'REQUEST_UNROUTABLE'),
   )
   .map(([settled, last, tail]) => ({
     deliveries: [...settled, last],
@@ -328,7 +342,7 @@ describe('commands, decided on the view', () => {
 
 describe('stated cases', () => {
   const h = (plan: Plan) => build(plan);
-  const one = (ending: Ending, extra: Partial<DeliveryPlan> = {}): DeliveryPlan => ({ channel: 'ch_1', retries: [], ending, failedRoutings: 0, ...extra });
+  const one = (ending: Ending, extra: Partial<DeliveryPlan> = {}): DeliveryPlan => ({ channel: 'ch_1', retries: [], ending, failedRoutings: 0, failedAs: 'REFUSED', ...extra });
 
   it('a partner that keeps answering 500 leaves it FAILED after its retries; a redelivery to a healthy partner ends ACCEPTED', () => {
     const failed = h({ deliveries: [one('EXHAUSTED', { retries: [{ statusCode: 500, deferredFor: null }, { statusCode: 500, deferredFor: null }] })], tail: 'NONE' });
@@ -337,10 +351,27 @@ describe('stated cases', () => {
     expect(fold(redelivered.events)).toMatchObject({ status: 'ACCEPTED', generation: 2, deliveryId: 'dl_2', acceptedBy: 'PARTNER' });
   });
 
-  it('a redelivery routing could not route is FAILED; asked for again and routed, it follows the new delivery', () => {
+  it.each(['ACCEPTED', 'API_ACCEPTED', 'DISPATCHED', 'REJECTED', 'FAILED'] as const)(
+    'a redelivery routing refused (its relationship is gone) leaves a %s transaction as it was, with no attempt added',
+    (ending) => {
+      const before = fold(h({ deliveries: [one(ending)], tail: 'NONE' }).events);
+      const refused = h({ deliveries: [one(ending)], tail: 'REQUEST_REFUSED' });
+      const after = fold(refused.events);
+      expect(after).toMatchObject({ status: before.status, acceptedBy: before.acceptedBy, generation: 1, deliveryId: 'dl_1' });
+      expect(after.facts.deliveries['dl_1']?.attempts).toBe(before.facts.deliveries['dl_1']?.attempts);
+      // Asked for again, it is PENDING again (a new request, not the refused one).
+      const again = makeEvent('transaction.redelivery-requested.v1', {
+        eventId: '00000000-0000-5000-8000-0000000000aa', occurredAt: iso(90_000), orgId: ORG, key: TX,
+        data: { transactionId: TX, requestedAt: iso(90_000), generation: 1 },
+      });
+      expect(evolve(after, again)).toMatchObject({ status: 'PENDING' });
+    },
+  );
+
+  it('(logs written before refusals) a redelivery routing failed is FAILED; asked for again and routed, it follows the new delivery', () => {
     const unroutable = h({ deliveries: [one('FAILED')], tail: 'REQUEST_UNROUTABLE' });
     expect(fold(unroutable.events)).toMatchObject({ status: 'FAILED', generation: 1, deliveryId: 'dl_1' });
-    const routedLater = h({ deliveries: [one('FAILED'), one('DISPATCHED', { failedRoutings: 1, channel: 'ch_2' })], tail: 'NONE' });
+    const routedLater = h({ deliveries: [one('FAILED'), one('DISPATCHED', { failedRoutings: 1, failedAs: 'FAILED', channel: 'ch_2' })], tail: 'NONE' });
     expect(fold(routedLater.events)).toMatchObject({ status: 'DISPATCHED', generation: 2, channelId: 'ch_2' });
   });
 

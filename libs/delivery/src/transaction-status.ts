@@ -96,8 +96,16 @@ export interface TransactionFacts {
   deliveries: Record<string, DeliveryFacts>;
   /** The latest redelivery request and the generation it was made against. */
   request: { stamp: Stamp; generation: number | null } | null;
-  /** The latest terminal event that names no delivery (routing failing a redelivery, say). */
+  /**
+   * The latest terminal event that names no delivery (routing failed a redelivery it could not
+   * route, before it answered with `transaction.redelivery-refused`).
+   */
   settled: OutcomeFact | null;
+  /**
+   * Routing's latest refusal of a redelivery request (the request's event id): the request it
+   * names is answered, and the status is what it was before it. Absent in facts stored before.
+   */
+  refused?: { stamp: Stamp; requestId: string } | null;
   /** Latest `occurredAt` read (ms). */
   latest: number;
 }
@@ -139,7 +147,8 @@ export type TransactionEvent = Extract<
       | 'transaction.dispatched.v1'
       | 'transaction.rejected.v1'
       | 'transaction.failed.v1'
-      | 'transaction.redelivery-requested.v1';
+      | 'transaction.redelivery-requested.v1'
+      | 'transaction.redelivery-refused.v1';
   }
 >;
 
@@ -154,6 +163,7 @@ const TRANSACTION_EVENT_TYPES: ReadonlySet<string> = new Set<TransactionEvent['t
   'transaction.rejected.v1',
   'transaction.failed.v1',
   'transaction.redelivery-requested.v1',
+  'transaction.redelivery-refused.v1',
 ]);
 
 export function isTransactionEvent(e: WaybillEvent): e is TransactionEvent {
@@ -162,7 +172,7 @@ export function isTransactionEvent(e: WaybillEvent): e is TransactionEvent {
 
 /** The state before any event. `at` is the time of the first event read (ISO 8601). */
 export function initialView(id: string, orgId: string, at: string): TransactionView {
-  return viewOf(id, orgId, { header: null, deliveries: {}, request: null, settled: null, latest: Date.parse(at) });
+  return viewOf(id, orgId, { header: null, deliveries: {}, request: null, settled: null, refused: null, latest: Date.parse(at) });
 }
 
 /** Folds one event into the view. Pure; order-free and idempotent (see the file's comment). */
@@ -318,6 +328,8 @@ function addFact(f: TransactionFacts, e: TransactionEvent): TransactionFacts {
       return withOutcome(facts, e.data.deliveryId, { status: 'FAILED', stamp, by: null });
     case 'transaction.redelivery-requested.v1':
       return { ...facts, request: laterOf(facts.request, { stamp, generation: e.data.generation ?? null }) };
+    case 'transaction.redelivery-refused.v1':
+      return { ...facts, refused: laterOf(facts.refused ?? null, { stamp, requestId: e.data.requestId }) };
     default:
       return assertNever(e);
   }
@@ -405,7 +417,9 @@ interface DerivedStatus {
 
 function statusOf(f: TransactionFacts, d: DeliveryFacts | null): DerivedStatus {
   const settled = f.settled;
-  if (f.request && (!d || supersedes(f.request, d))) {
+  // A request routing refused is no request: the status stays what it was before it.
+  const refused = f.request !== null && f.refused?.requestId === f.request.stamp.eventId;
+  if (f.request && !refused && (!d || supersedes(f.request, d))) {
     // A redelivery was asked for and routing has not routed it yet: PENDING, unless routing
     // answered that it cannot (an answer it can only give after reading the request).
     if (settled && settled.stamp.at >= f.request.stamp.at) return fromOutcome(settled);

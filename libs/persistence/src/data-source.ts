@@ -31,7 +31,9 @@ export async function openServiceDataSource(opts: ServiceDataSourceOptions): Pro
     migrationsTableName: 'migrations',
     migrationsTransactionMode: 'each',
     synchronize: false,
-    logging: ['error'],
+    // Off: TypeORM's console logger prints a failed query with its parameters (payloads, rows).
+    // Errors reach the service's own log, whose serializer keeps the statement's first line only.
+    logging: false,
     applicationName: opts.applicationName ?? `waybill-${opts.schema}`,
     // Unqualified names in the service's SQL and migrations mean its own schema.
     extra: { max: opts.poolSize ?? 10, connectionTimeoutMillis: 10_000, options: `-c search_path=${quoteIdent(opts.schema)}` },

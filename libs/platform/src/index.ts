@@ -17,3 +17,6 @@ export * from './http/console-files';
 export * from './openapi';
 export * from './metrics';
 export * from './startup-errors';
+export * from './logging/error-serializer';
+export * from './rate-limit/rate-window';
+export * from './rate-limit/rate-limiter';

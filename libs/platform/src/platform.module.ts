@@ -10,6 +10,7 @@ import { HealthController, HealthRegistry } from './health/health';
 import { DataSourceCloser } from './service-database';
 import { OpenApiModule } from './openapi/openapi.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { RateLimiter } from './rate-limit/rate-limiter';
 
 export interface PlatformOptions {
   config: WaybillConfig;
@@ -36,12 +37,13 @@ export class PlatformModule {
         { provide: TRANSPORT, useValue: opts.transport },
         { provide: SecretBox, useValue: new SecretBox(opts.config.secretKey as string) },
         AccessReplica,
+        RateLimiter,
         ApiKeyGuard,
         AdminKeyGuard,
         HealthRegistry,
         DataSourceCloser,
       ],
-      exports: [CONFIG, LOGGER, TRANSPORT, SecretBox, AccessReplica, ApiKeyGuard, AdminKeyGuard, HealthRegistry, DataSourceCloser, MetricsModule],
+      exports: [CONFIG, LOGGER, TRANSPORT, SecretBox, AccessReplica, RateLimiter, ApiKeyGuard, AdminKeyGuard, HealthRegistry, DataSourceCloser, MetricsModule],
     };
   }
 }

@@ -61,6 +61,11 @@ export const ChannelState = z.object({
   }),
   createdAt: z.iso.datetime({ offset: true }),
   updatedAt: z.iso.datetime({ offset: true }),
+  /**
+   * Set while the registry decides a delete (see `channel.usage-reported.v1`): routing assigns the
+   * channel to no relationship meanwhile, and reports which relationships use it. Absent otherwise.
+   */
+  deleting: z.object({ requestId: z.string(), since: z.iso.datetime({ offset: true }) }).nullable().optional(),
 });
 export type ChannelState = z.infer<typeof ChannelState>;
 export type ChannelAuthState = z.infer<typeof ChannelAuthState>;

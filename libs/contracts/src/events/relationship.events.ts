@@ -13,3 +13,15 @@ export const RelationshipUpsertedV1 = z.object({
   createdAt: z.iso.datetime({ offset: true }),
 });
 export type RelationshipState = z.infer<typeof RelationshipUpsertedV1>;
+
+/**
+ * Routing's answer to a channel marked `deleting` (key channelId): how many relationships use it —
+ * counted once no new relationship can take it any more, so the count cannot grow after it — and a
+ * few of their ids. The registry deletes the channel only on a report of none for its request.
+ */
+export const ChannelUsageReportedV1 = z.object({
+  channelId: z.string(),
+  requestId: z.string(),
+  count: z.number().int().nonnegative(),
+  relationshipIds: z.array(z.string()).max(20),
+});

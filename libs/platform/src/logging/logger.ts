@@ -1,5 +1,6 @@
-import pino, { Logger } from 'pino';
+import pino, { DestinationStream, Logger } from 'pino';
 import type { LoggerService } from '@nestjs/common';
+import { serializeError } from './error-serializer';
 
 /** Paths never written in clear, wherever they appear in a log line. */
 const REDACT = [
@@ -19,15 +20,36 @@ const REDACT = [
   '*.apiKey',
 ];
 
-/** Structured JSON logs on stdout, one object a line. */
-export function createLogger(service: string, level = 'info'): Logger {
-  return pino({
+/**
+ * Structured JSON logs on stdout (or `destination`), one object a line. Errors under `err` or
+ * `error` are written by {@link serializeError}: a failed statement's first line and the error,
+ * never its parameters or the rows PostgreSQL quotes back.
+ */
+export function createLogger(service: string, level = 'info', destination?: DestinationStream): Logger {
+  const options = {
     level,
     base: { service, pid: process.pid },
     redact: { paths: REDACT, censor: '[redacted]' },
+    serializers: { err: serializeError, error: serializeError },
+    // pino takes the message of an error logged alone (`log.error(err)`) as the line's message,
+    // beside the serializer: give it the serialized, cleaned one.
+    hooks: { logMethod: cleanErrorMessage },
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  });
+    formatters: { level: (label: string) => ({ level: label }) },
+  };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+function cleanErrorMessage(this: Logger, args: Parameters<Logger['info']>, method: (...a: unknown[]) => void): void {
+  const [first, ...rest] = args as unknown[];
+  const err = first instanceof Error ? first : isObject(first) && first['err'] instanceof Error ? first['err'] : undefined;
+  if (err === undefined || typeof rest[0] === 'string') return method.apply(this, args);
+  const message = (serializeError(err) as { message: string }).message;
+  return method.apply(this, [first instanceof Error ? { err } : first, message, ...rest]);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
 }
 
 /** Nest's own messages, through the same logger. */

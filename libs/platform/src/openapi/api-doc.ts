@@ -2,7 +2,7 @@ import { SetMetadata } from '@nestjs/common';
 import { z } from 'zod';
 
 /** Problem statuses an operation may answer, each documented with the problem+json schema. */
-export type ProblemStatus = 400 | 401 | 404 | 409 | 413 | 422 | 503;
+export type ProblemStatus = 400 | 401 | 404 | 409 | 413 | 422 | 429 | 503;
 
 export interface ApiResponseDoc {
   description: string;

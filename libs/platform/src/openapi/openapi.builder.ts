@@ -29,6 +29,7 @@ const PROBLEM_TEXT: Record<ProblemStatus, string> = {
   409: 'Conflicts with the current state.',
   413: 'Over the size limit (1 MiB per payload).',
   422: 'Valid input that cannot be acted on.',
+  429: 'The organisation is over its rate limit (`WAYBILL_RATE_LIMIT` calls per second); retry after `Retry-After` seconds.',
   503: 'Not able to answer now; retry after `Retry-After` seconds.',
 };
 
@@ -103,6 +104,7 @@ function operation(route: RouteInfo): Record<string, unknown> {
   const problems = new Set<ProblemStatus>(doc?.problems ?? []);
   if (doc?.body || doc?.query || doc?.headers) problems.add(400);
   if (route.auth) problems.add(401);
+  if (route.auth === 'apiKey') problems.add(429);
   if (pathParams.length > 0 || route.auth === 'adminKey') problems.add(404);
   for (const status of [...problems].sort()) {
     responses[String(status)] = { $ref: `#/components/responses/Problem${status}` };

@@ -55,6 +55,13 @@ export class ChannelReplica implements OnModuleInit, OnApplicationShutdown {
     return this.feed ? this.feed.lookup(find) : find();
   }
 
+  /** The organisation's channel as the topic has it now: caught up to its end first, whatever is held. */
+  async latest(orgId: string, id: string): Promise<ChannelState | undefined> {
+    await this.feed?.catchUp();
+    const c = this.channels.get(id);
+    return c && c.orgId === orgId ? c : undefined;
+  }
+
   async orgSettings(orgId: string): Promise<OrgSettings> {
     await this.feed?.catchUp();
     return this.settings.get(orgId) ?? { defaultInboundChannelId: null, alertChannelId: null };

@@ -6,6 +6,7 @@ import { RoutingService } from './application/routing.service';
 import { IngestionService } from './application/ingestion.service';
 import { IdempotencyCleanup } from './application/idempotency-cleanup';
 import { RedeliveryConsumer } from './application/redelivery.consumer';
+import { ChannelDeletions } from './application/channel-deletions';
 import { RelationshipsController } from './adapters/http/relationships.controller';
 import { SentRequestController, TransactionsController } from './adapters/http/transactions.controller';
 import { SentRequests } from './application/sent-requests.service';
@@ -22,6 +23,7 @@ import { SentRequests } from './application/sent-requests.service';
     IdempotencyCleanup,
     RedeliveryConsumer,
     SentRequests,
+    ChannelDeletions,
   ],
   exports: [IdempotencyCleanup],
 })

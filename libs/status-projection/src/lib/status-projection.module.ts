@@ -14,6 +14,7 @@ import { RedeliverySweeps } from './application/redelivery-sweep.service';
 import { AlertsService } from './application/alerts.service';
 import { ProjectionRebuild } from './application/projection-rebuild.service';
 import { StatusMetrics } from './application/status.metrics';
+import { RelationshipDirectory } from './application/relationship-directory';
 
 /**
  * The status service: transaction status folded from delivery events, its reads, the commands on
@@ -28,6 +29,7 @@ import { StatusMetrics } from './application/status.metrics';
     AlertsService,
     TransactionsQuery,
     StatsQuery,
+    RelationshipDirectory,
     TransactionCommands,
     RedeliverySweeps,
     ProjectionRebuild,

@@ -11,6 +11,7 @@ export default async function globalSetup(): Promise<void> {
   const servers = await startTestServers();
   globalThis.__WAYBILL_TEST_SERVERS__ = servers;
   process.env[ENV.databaseUrl] = servers.databaseUrl;
+  process.env[ENV.adminDatabaseUrl] = servers.adminDatabaseUrl;
   process.env[ENV.kafkaBrokers] = servers.kafkaBrokers;
   process.env[ENV.workDir] = servers.workDir;
   process.stderr.write(`\ntest servers up in ${Date.now() - started} ms: postgres and kafka ${servers.kafkaBrokers}\n`);

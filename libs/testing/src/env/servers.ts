@@ -6,13 +6,17 @@ import { newDataDir } from './data-dir';
 
 /** Environment variables through which the global setup hands its servers to the test files. */
 export const ENV = {
+  /** The application role (not a superuser) on the `waybill` database. */
   databaseUrl: 'WAYBILL_TEST_DATABASE_URL',
+  /** The cluster's superuser: only the harness uses it, to make each test file's database. */
+  adminDatabaseUrl: 'WAYBILL_TEST_ADMIN_DATABASE_URL',
   kafkaBrokers: 'WAYBILL_TEST_KAFKA_BROKERS',
   workDir: 'WAYBILL_TEST_WORK_DIR',
 } as const;
 
 export interface TestServers {
   databaseUrl: string;
+  adminDatabaseUrl: string;
   kafkaBrokers: string;
   workDir: string;
   stop(): Promise<void>;
@@ -30,6 +34,7 @@ export async function startTestServers(log: (line: string) => void = () => undef
   ]);
   return {
     databaseUrl: pg.url,
+    adminDatabaseUrl: pg.adminUrl,
     kafkaBrokers: kafka.brokers.join(','),
     workDir,
     stop: async () => {

@@ -13,18 +13,27 @@ export function uniqueName(prefix = 't'): string {
   return `${prefix}${randomBytes(5).toString('hex')}`;
 }
 
-/** A new, empty database on the test PostgreSQL: every test file gets its own. */
+/**
+ * A new, empty database on the test PostgreSQL: every test file gets its own. It belongs to the
+ * application role, which the returned URL logs in as — not a superuser, as in production.
+ */
 export async function createTestDatabase(name = uniqueName('db')): Promise<string> {
-  const adminUrl = required(ENV.databaseUrl);
-  const client = new Client({ connectionString: adminUrl });
+  const url = new URL(required(ENV.databaseUrl));
+  const client = new Client({ connectionString: required(ENV.adminDatabaseUrl) });
   await client.connect();
   try {
-    await client.query(`CREATE DATABASE ${name}`);
+    await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)} OWNER ${client.escapeIdentifier(decodeURIComponent(url.username))}`);
   } finally {
     await client.end();
   }
-  const url = new URL(adminUrl);
   url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** The test PostgreSQL's superuser URL on `database` (default: the harness's own). For tests of the cluster's access rules. */
+export function testAdminDatabaseUrl(database?: string): string {
+  const url = new URL(required(ENV.adminDatabaseUrl));
+  if (database) url.pathname = `/${database}`;
   return url.toString();
 }
 

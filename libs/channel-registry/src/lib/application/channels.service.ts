@@ -18,6 +18,14 @@ import { RelationshipUsage } from './relationship-usage';
 import { SCHEMA } from './registry.service';
 import { readSettings } from './settings.service';
 
+/**
+ * How long a delete waits for routing's count of the channel's relationships before it gives up
+ * (503, the channel left as it was), ms.
+ */
+const USAGE_REPORT_TIMEOUT_MS = 10_000;
+/** A `deleting` mark older than this was left by a delete that died midway: another may take over (ms). */
+const ABANDONED_DELETE_MS = 60_000;
+
 /** Random bytes of a new signing secret (API.md: 24–64). */
 const SIGNING_SECRET_BYTES = 32;
 
@@ -115,23 +123,69 @@ export class ChannelsService {
   }
 
   /**
-   * Deletes a channel that nothing uses: no relationship (read from routing's
-   * `waybill.relationships`, caught up first), and neither default nor alert channel. Leaves a
-   * tombstone on `waybill.channels`, so that every replica forgets it.
+   * Deletes a channel that nothing uses: no relationship, and neither default nor alert channel.
+   * Leaves a tombstone on `waybill.channels`, so that every replica forgets it.
+   *
+   * Relationships are routing's, which gives them channels while this decides; so that the two
+   * decisions never both succeed, a delete is a short protocol over the messaging port:
+   * 1. Refuse at once (409) what this replica of `waybill.relationships`, caught up, already shows
+   *    in use, or what the settings name. Else mark the channel `deleting` (`channel.upserted.v1`).
+   * 2. Routing, reading the mark, stops giving the channel to relationships, then counts those
+   *    that have it, and reports the count (`channel.usage-reported.v1`; see routing's
+   *    `ChannelDeletions`). No relationship can take the channel after the count.
+   * 3. On a count of none (and settings that still do not name it), delete; else clear the mark
+   *    and answer 409 with routing's list — or 503 when no count came in time (routing down).
    */
   async delete(orgId: string, id: string): Promise<void> {
     await this.load(this.db.manager, orgId, id); // 404 before anything else
     await this.usage.catchUp();
-    await commitWithEvents(this.db, this.outbox, async (em, emit) => {
+    const requestId = newId('del');
+    const marked = new Date();
+    await commitAndPublish(this.db, this.outbox, async (em, emit) => {
       // Settings first, then the channel: the order settings changes take too, so they never deadlock.
       const settings = await readSettings(em, orgId, true);
-      await this.load(em, orgId, id, true);
+      const state = await this.load(em, orgId, id, true);
       const users = await this.usage.usersOf(em, orgId, id);
       const conflict = deleteConflict(id, settings, users.ids, users.count);
       if (conflict) throw Problems.conflict('CHANNEL_IN_USE', conflict);
-      await em.query('DELETE FROM channels WHERE id = $1 AND org_id = $2', [id, orgId]);
-      emit(tombstone(Topics.channels, id));
+      if (state.deleting && marked.getTime() - Date.parse(state.deleting.since) < ABANDONED_DELETE_MS) {
+        throw Problems.conflict('CHANNEL_BEING_DELETED', `Channel ${id} is being deleted by another request.`);
+      }
+      const next: ChannelState = { ...state, version: state.version + 1, deleting: { requestId, since: marked.toISOString() } };
+      await this.save(em, next);
+      emit(eventMessage('channel.upserted.v1', { orgId, key: id, data: next }, marked));
+      return { value: undefined };
     });
+
+    const report = await this.usage.report(id, requestId, USAGE_REPORT_TIMEOUT_MS);
+
+    const outcome = await commitWithEvents(this.db, this.outbox, async (em, emit): Promise<'deleted' | 'gone' | ProblemError> => {
+      const settings = await readSettings(em, orgId, true);
+      const rows: { state: ChannelState }[] = await em.query('SELECT state FROM channels WHERE id = $1 AND org_id = $2 FOR UPDATE', [id, orgId]);
+      const state = rows[0]?.state;
+      if (!state) return 'gone';
+      if (state.deleting?.requestId !== requestId) {
+        return Problems.conflict('CHANNEL_BEING_DELETED', `Channel ${id} is being deleted by another request.`);
+      }
+      const conflict = report && deleteConflict(id, settings, report.relationshipIds, report.count);
+      if (report && !conflict) {
+        await em.query('DELETE FROM channels WHERE id = $1 AND org_id = $2', [id, orgId]);
+        await this.usage.forgetReports(em, id);
+        emit(tombstone(Topics.channels, id));
+        return 'deleted';
+      }
+      // Refused: the mark goes, and routing lets relationships take the channel again.
+      const { deleting: _cleared, ...rest } = state;
+      const next: ChannelState = { ...rest, version: state.version + 1 };
+      await this.save(em, next);
+      await this.usage.forgetReports(em, id);
+      emit(eventMessage('channel.upserted.v1', { orgId, key: id, data: next }, new Date()));
+      return conflict
+        ? Problems.conflict('CHANNEL_IN_USE', conflict)
+        : Problems.unavailable('Routing did not report in time whether relationships use this channel; nothing was deleted, try again.', 1);
+    });
+    if (outcome === 'gone') throw Problems.notFound('Channel', id);
+    if (outcome instanceof ProblemError) throw outcome;
     this.log.info({ orgId, channelId: id }, 'channel deleted');
   }
 

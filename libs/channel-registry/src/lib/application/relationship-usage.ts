@@ -2,20 +2,30 @@ import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Logger } from 'pino';
 import { Topics } from '@waybill/contracts';
+import { setTimeout as delay } from 'node:timers/promises';
 import { CATCH_UP_TIMEOUT_MS, EventConsumer, MessageTransport } from '@waybill/messaging';
 import { LOGGER, Problems, TRANSPORT } from '@waybill/platform';
 import { REGISTRY_DB } from '../adapters/db/tokens';
 
 const GROUP = 'waybill.registry.relationship-usage';
 
+/** Routing's count of a channel's relationships, taken for one delete (`channel.usage-reported.v1`). */
+export interface UsageReport {
+  count: number;
+  relationshipIds: string[];
+}
+
 /**
  * The registry's replica of `waybill.relationships`: which relationship uses which channel
- * (`relationship_usage`), kept by a consumer group so that it survives restarts. Routing owns the
- * relationships; the registry needs them only to refuse deleting a channel still in use.
+ * (`relationship_usage`), kept by a consumer group so that it survives restarts, and routing's
+ * answers to deletes (`channel_usage_reports`). Routing owns the relationships; the registry needs
+ * them only to refuse deleting a channel still in use.
  */
 @Injectable()
 export class RelationshipUsage implements OnModuleInit, OnApplicationShutdown {
   private readonly consumer = new EventConsumer();
+  /** Deletes in this process waiting for routing's report, by `channelId:requestId`. */
+  private readonly waiting = new Map<string, () => void>();
 
   constructor(
     @Inject(REGISTRY_DB) private readonly db: DataSource,
@@ -27,12 +37,13 @@ export class RelationshipUsage implements OnModuleInit, OnApplicationShutdown {
     await this.consumer.start(this.transport, this.log, {
       group: GROUP,
       topics: [Topics.relationships],
-      types: ['relationship.upserted.v1'],
+      types: ['relationship.upserted.v1', 'channel.usage-reported.v1'],
       partitionsConcurrently: this.transport.partitions,
       handle: async (items) => {
         // The latest per relationship is all that matters; a version guard keeps a replay from going back.
         const upserts = new Map<string, { orgId: string; channelId: string | null; version: number }>();
         const deleted = new Set<string>();
+        const reports: Array<{ channelId: string; requestId: string; count: number; relationshipIds: string[] }> = [];
         for (const item of items) {
           if (item.kind === 'tombstone') {
             upserts.delete(item.key);
@@ -41,9 +52,26 @@ export class RelationshipUsage implements OnModuleInit, OnApplicationShutdown {
             const r = item.event.data;
             deleted.delete(r.id);
             upserts.set(r.id, { orgId: r.orgId, channelId: r.channelId, version: r.version });
+          } else if (item.event.type === 'channel.usage-reported.v1') {
+            reports.push(item.event.data);
           }
         }
-        await this.db.transaction((em) => apply(em, upserts, deleted));
+        await this.db.transaction(async (em) => {
+          await apply(em, upserts, deleted);
+          if (reports.length > 0) {
+            // Only the answer a delete is waiting for (its channel still marked by that request):
+            // a replay of the topic brings back every old report, which nothing needs.
+            await em.query(
+              `INSERT INTO channel_usage_reports (channel_id, request_id, count, relationship_ids)
+               SELECT r."channelId", r."requestId", r.count, r."relationshipIds"
+                 FROM json_to_recordset($1::json) AS r("channelId" text, "requestId" text, count int, "relationshipIds" jsonb)
+                 JOIN channels c ON c.id = r."channelId" AND c.state->'deleting'->>'requestId' = r."requestId"
+               ON CONFLICT DO NOTHING`,
+              [JSON.stringify(reports)],
+            );
+          }
+        });
+        for (const r of reports) this.waiting.get(`${r.channelId}:${r.requestId}`)?.();
       },
     });
   }
@@ -58,6 +86,38 @@ export class RelationshipUsage implements OnModuleInit, OnApplicationShutdown {
     if (!(await this.consumer.catchUp(CATCH_UP_TIMEOUT_MS))) {
       throw Problems.unavailable('The relationships could not be read in time to decide; try again.', 1);
     }
+  }
+
+  /**
+   * Routing's report for the delete `requestId` of `channelId`, once it has been read (by this
+   * instance's consumer or another's), or null when none came within `timeoutMs`.
+   */
+  async report(channelId: string, requestId: string, timeoutMs: number): Promise<UsageReport | null> {
+    const deadline = Date.now() + timeoutMs;
+    const key = `${channelId}:${requestId}`;
+    let pause = 10;
+    try {
+      for (;;) {
+        const arrived = new Promise<void>((resolve) => this.waiting.set(key, resolve));
+        const rows: { count: number; relationship_ids: string[] }[] = await this.db.query(
+          'SELECT count, relationship_ids FROM channel_usage_reports WHERE channel_id = $1 AND request_id = $2',
+          [channelId, requestId],
+        );
+        if (rows[0]) return { count: rows[0].count, relationshipIds: rows[0].relationship_ids };
+        const left = deadline - Date.now();
+        if (left <= 0) return null;
+        // Another instance's consumer may hold the partition: read up to the end, else wait a little.
+        await Promise.race([arrived, this.consumer.catchUp(Math.min(left, CATCH_UP_TIMEOUT_MS)).then(() => delay(Math.min(pause, left)))]);
+        pause = Math.min(pause * 2, 100);
+      }
+    } finally {
+      this.waiting.delete(key);
+    }
+  }
+
+  /** Forgets the reports of a channel's deletes (once it is deleted, or its delete refused). */
+  async forgetReports(em: EntityManager, channelId: string): Promise<void> {
+    await em.query('DELETE FROM channel_usage_reports WHERE channel_id = $1', [channelId]);
   }
 
   /** The relationships that use `channelId` (a few of their ids, and how many), in the caller's transaction. */

@@ -5,7 +5,7 @@
  * Run from the repository root (for tsconfig.json):
  *   node -r @swc-node/register <this file> '{"dataDir":"...","quiet":false}'
  * Protocol on stdout, one line each:
- *   READY {"url","port","dataDir","ownerPid","startMs"}   once the database accepts connections
+ *   READY {"url","adminUrl","port","dataDir","ownerPid","startMs"}   once the database accepts connections
  *   STOPPED {"stopMs"}                                      after "stop" on stdin (or stdin closed)
  *   FAILED "<message>"                                      (JSON string) then exit code 1
  * Launcher messages above debug level go to stderr as JSON lines.
@@ -24,8 +24,8 @@ async function main(): Promise<void> {
   const began = performance.now();
   const handle = await startEmbeddedPostgres(quiet ? options : { ...options, log: logToStderr });
   const startMs = Math.round(performance.now() - began);
-  const { url, port, dataDir } = handle;
-  process.stdout.write(`READY ${JSON.stringify({ url, port, dataDir, ownerPid: process.pid, startMs })}\n`);
+  const { url, adminUrl, port, dataDir } = handle;
+  process.stdout.write(`READY ${JSON.stringify({ url, adminUrl, port, dataDir, ownerPid: process.pid, startMs })}\n`);
 
   // "stop" on stdin, or stdin closing because the test runner went away.
   for await (const line of createInterface({ input: process.stdin })) {

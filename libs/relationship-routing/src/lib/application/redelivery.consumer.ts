@@ -39,7 +39,7 @@ export class RedeliveryConsumer implements OnApplicationBootstrap, OnApplication
           const fresh = await claimEvents(em, GROUP, requests.map((e) => e.eventId));
           for (const e of requests) {
             if (!fresh.has(e.eventId)) continue;
-            await outbox.append(em, await this.routing.redeliver(em, e.orgId, e.data.transactionId, new Date()));
+            await outbox.append(em, await this.routing.redeliver(em, e.orgId, e.data.transactionId, e.eventId, new Date()));
           }
         });
         await outbox.flush();

@@ -7,6 +7,7 @@ import { ChannelReplica, decodeCursor, LOGGER, newId, Page, Problems, toPage, TR
 import { ROUTING_DB } from '../adapters/db/routing.migrations';
 import { commitAndPublish, commitWithEvents } from '@waybill/messaging';
 import type { CreateRelationshipInput, UpdateRelationshipInput } from '../domain/transaction.input';
+import { assignChannel } from './channel-deletions';
 
 export const SCHEMA = 'routing';
 
@@ -71,6 +72,8 @@ export class RelationshipsService {
       createdAt: now.toISOString(),
     };
     await commitWithEvents(this.db, this.outbox, async (em, emit) => {
+      // Serialised with a delete of the channel (see ChannelDeletions): refused once it has begun.
+      if (channelId) await assignChannel(em, channelId, () => this.channels.latest(orgId, channelId as string));
       const inserted: unknown[] = await em.query(
         `INSERT INTO relationships (id, org_id, version, sender_id, receiver_id, transaction_type, channel_id, channel_source, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -113,6 +116,7 @@ export class RelationshipsService {
       const current = fromRow(await this.load(em, orgId, id, true));
       const channelSource = change.channelId ? ('EXPLICIT' as const) : null;
       if (current.channelId === change.channelId && current.channelSource === channelSource) return { value: current };
+      if (change.channelId) await assignChannel(em, change.channelId, () => this.channels.latest(orgId, change.channelId as string));
       const next: RelationshipState = { ...current, channelId: change.channelId, channelSource, version: current.version + 1 };
       await em.query('UPDATE relationships SET channel_id = $2, channel_source = $3, version = $4 WHERE id = $1', [
         id, next.channelId, next.channelSource, next.version,

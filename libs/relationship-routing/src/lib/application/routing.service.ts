@@ -36,9 +36,10 @@ export class RoutingService {
   /**
    * A new delivery of a stored transaction, to its relationship's channel as it is now (a partner
    * that fixed its URL, or a relationship moved to another channel, needs nothing else). Without a
-   * channel any more, the transaction fails with the reason.
+   * channel any more, the request is refused with the reason (`transaction.redelivery-refused`,
+   * naming `requestId`): nothing is sent, and the transaction's status stays what it was.
    */
-  async redeliver(em: EntityManager, orgId: string, transactionId: string, now: Date): Promise<OutgoingMessage[]> {
+  async redeliver(em: EntityManager, orgId: string, transactionId: string, requestId: string, now: Date): Promise<OutgoingMessage[]> {
     const rows: { header: TransactionHeader; payload: string; format: Format; generation: number; relationship_id: string }[] =
       await em.query(
         'SELECT header, payload, format, generation, relationship_id FROM transactions WHERE id = $1 AND org_id = $2 FOR UPDATE',
@@ -51,7 +52,7 @@ export class RoutingService {
     const channel = channelId ? await this.channels.channel(orgId, channelId) : undefined;
     if (!channel) {
       const reason = !rel[0] ? 'the relationship no longer exists' : channelId ? 'the relationship’s channel no longer exists' : 'the relationship has no channel';
-      return [eventMessage('transaction.failed.v1', { orgId, key: transactionId, data: { transactionId, deliveryId: null, reason } }, now)];
+      return [eventMessage('transaction.redelivery-refused.v1', { orgId, key: transactionId, data: { transactionId, requestId, reason } }, now)];
     }
     const generation = tx.generation + 1;
     await em.query('UPDATE transactions SET generation = $2, channel_id = $3 WHERE id = $1', [transactionId, generation, channel.id]);

@@ -40,5 +40,7 @@ export function acceptMessage(view: TransactionView, data: EventData<'transactio
  */
 export function redeliveryMessage(view: TransactionView, data: EventData<'transaction.redelivery-requested.v1'>, now: Date): OutgoingMessage {
   const settled = view.facts.settled?.stamp.eventId ?? '-';
-  return commandMessage('transaction.redelivery-requested.v1', `${view.id}:${view.generation}:${settled}`, view, data, now);
+  // A request routing refused may be asked for again: a new identity past each refusal.
+  const refused = view.facts.refused ? `:${view.facts.refused.stamp.eventId}` : '';
+  return commandMessage('transaction.redelivery-requested.v1', `${view.id}:${view.generation}:${settled}${refused}`, view, data, now);
 }

@@ -8,6 +8,7 @@ import { STATUS_SCHEMA } from '../adapters/db/read-model.ddl';
 import { acceptMessage, redeliveryMessage } from './command-events';
 import { ProjectionService } from './projection.service';
 import { TransactionsQuery } from './transactions.query';
+import { RelationshipDirectory } from './relationship-directory';
 
 /** How long an accept waits for the projection to show it before answering 503 (ms). */
 export const ACCEPT_VISIBLE_TIMEOUT_MS = 5_000;
@@ -28,6 +29,7 @@ export class TransactionCommands {
     @Inject(TRANSPORT) transport: MessageTransport,
     private readonly projection: ProjectionService,
     private readonly query: TransactionsQuery,
+    private readonly relationships: RelationshipDirectory,
   ) {
     this.outbox = transport.outbox(STATUS_SCHEMA);
   }
@@ -58,12 +60,18 @@ export class TransactionCommands {
     return this.query.get(orgId, id);
   }
 
-  /** A new delivery of a transaction not in flight (409 while one is); 202 with the transaction. */
+  /**
+   * A new delivery of a transaction not in flight (409 while one is); 202 with the transaction.
+   * 422 when its relationship no longer exists or has no channel: routing could not route it, and
+   * the status is left as it is.
+   */
   async redeliver(orgId: string, id: string) {
     const view = await this.query.view(orgId, id);
     const decision = decideRedelivery(view, new Date());
     if (!decision.ok) throw conflict(decision.rejection);
     if (decision.event) {
+      const unroutable = view.relationshipId ? await this.relationships.unroutable(orgId, view.relationshipId) : null;
+      if (unroutable) throw Problems.unprocessable('RELATIONSHIP_HAS_NO_CHANNEL', unroutable);
       await this.publish(redeliveryMessage(view, decision.event, new Date()));
       await this.projection.catchUp(REDELIVER_VISIBLE_TIMEOUT_MS);
     }

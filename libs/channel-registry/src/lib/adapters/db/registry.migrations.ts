@@ -79,4 +79,30 @@ export class RegistryConstraints1732370100001 implements MigrationInterface {
   }
 }
 
-export const REGISTRY_MIGRATIONS = [CreateMessagingTables1732370000001, CreateRegistry1732370100000, RegistryConstraints1732370100001];
+/** Routing's answers to channel deletes (`channel.usage-reported.v1`), read by the delete that asked. */
+export class ChannelUsageReports1765000000300 implements MigrationInterface {
+  name = 'ChannelUsageReports1765000000300';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`
+      CREATE TABLE channel_usage_reports (
+        channel_id text NOT NULL,
+        request_id text NOT NULL,
+        count int NOT NULL,
+        relationship_ids jsonb NOT NULL,
+        received_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (channel_id, request_id)
+      )`);
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP TABLE channel_usage_reports');
+  }
+}
+
+export const REGISTRY_MIGRATIONS = [
+  CreateMessagingTables1732370000001,
+  CreateRegistry1732370100000,
+  RegistryConstraints1732370100001,
+  ChannelUsageReports1765000000300,
+];

@@ -64,7 +64,9 @@ export class ChannelsController {
   @HttpCode(204)
   @ApiDoc({
     summary: 'Delete a channel',
-    description: '409 `CHANNEL_IN_USE` while a relationship uses it, or while it is the default inbound or the alert channel.',
+    description:
+      '409 `CHANNEL_IN_USE` while a relationship uses it, or while it is the default inbound or the alert channel. ' +
+      'Never succeeds together with a relationship created on the channel at the same moment; 503 when routing could not say in time whether relationships use it (nothing deleted).',
     params: ID,
     responses: { 204: { description: 'Deleted.' } },
     problems: [409, 503],

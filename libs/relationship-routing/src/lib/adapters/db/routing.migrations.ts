@@ -48,5 +48,29 @@ export class CreateRouting1732370200000 implements MigrationInterface {
   }
 }
 
-export const ROUTING_MIGRATIONS = [CreateMessagingTables1732370000001, CreateRouting1732370200000];
+/**
+ * One row per channel a relationship was given, the point where routing's two decisions about a
+ * channel meet: assigning it to a relationship (a share lock on the row) and reporting its use to
+ * a delete (an update of the row, which marks it `deleting`: no assignment after that).
+ */
+export class ChannelGuards1765000000200 implements MigrationInterface {
+  name = 'ChannelGuards1765000000200';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`
+      CREATE TABLE channel_guards (
+        channel_id text PRIMARY KEY,
+        deleting text,
+        mark_version int
+      )`);
+    await q.query('CREATE INDEX relationships_channel ON relationships (org_id, channel_id, id)');
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP INDEX relationships_channel');
+    await q.query('DROP TABLE channel_guards');
+  }
+}
+
+export const ROUTING_MIGRATIONS = [CreateMessagingTables1732370000001, CreateRouting1732370200000, ChannelGuards1765000000200];
 export const ROUTING_DB = Symbol('routing.db');

@@ -20,7 +20,8 @@ export class RelationshipsController {
     summary: 'Create a relationship',
     description:
       'Without `channelId` it gets the organisation’s default inbound channel as it is at that moment (`channelSource: DEFAULT`). ' +
-      '(senderId, receiverId, transactionType) is unique in an organisation: a second one is 409.',
+      '(senderId, receiverId, transactionType) is unique in an organisation: a second one is 409. ' +
+      'A channel whose delete is being decided is 409 `CHANNEL_BEING_DELETED`.',
     body: CreateRelationshipInput,
     responses: { 201: { description: 'The relationship.', schema: RelationshipResponse } },
     problems: [404, 409],
@@ -50,10 +51,13 @@ export class RelationshipsController {
   @Patch(':id')
   @ApiDoc({
     summary: 'Assign, override or unassign the channel',
-    description: '`channelId` assigns or overrides (`channelSource: EXPLICIT`); `null` unassigns (sending then answers 422).',
+    description:
+      '`channelId` assigns or overrides (`channelSource: EXPLICIT`); `null` unassigns (sending then answers 422). ' +
+      'A channel whose delete is being decided is 409 `CHANNEL_BEING_DELETED`.',
     params: ID,
     body: UpdateRelationshipInput,
     responses: { 200: { description: 'The relationship as changed.', schema: RelationshipResponse } },
+    problems: [409],
   })
   update(@OrgId() orgId: string, @Param('id') id: string, @Body() body: unknown) {
     return this.relationships.update(orgId, id, validate(UpdateRelationshipInput, body));

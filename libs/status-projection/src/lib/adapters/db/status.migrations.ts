@@ -137,5 +137,34 @@ export class StatusCountsByOrganization1732370400200 implements MigrationInterfa
   }
 }
 
-export const STATUS_MIGRATIONS = [CreateMessagingTables1732370000001, CreateStatus1732370400000, StatusReadModel1732370400100, StatusCountsByOrganization1732370400200];
+/**
+ * The status service's replica of `waybill.relationships` (which relationship has which channel):
+ * a redelivery of a transaction whose relationship is gone or has no channel is refused up front
+ * (422) instead of being asked of routing. Filled by its own consumer group from the topic's start.
+ */
+export class StatusRelationships1765000000000 implements MigrationInterface {
+  name = 'StatusRelationships1765000000000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`
+      CREATE TABLE relationships (
+        relationship_id text PRIMARY KEY,
+        org_id text NOT NULL,
+        channel_id text,
+        version int NOT NULL
+      )`);
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP TABLE relationships');
+  }
+}
+
+export const STATUS_MIGRATIONS = [
+  CreateMessagingTables1732370000001,
+  CreateStatus1732370400000,
+  StatusReadModel1732370400100,
+  StatusCountsByOrganization1732370400200,
+  StatusRelationships1765000000000,
+];
 export const STATUS_DB = Symbol('status.db');

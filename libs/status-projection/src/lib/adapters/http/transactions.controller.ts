@@ -156,10 +156,12 @@ export class TransactionsController {
 
   @ApiDoc({
     summary: 'Redeliver a transaction',
-    description: 'A new delivery, to its relationship’s channel as it is now. 409 while a delivery is in flight (PENDING or SENDING).',
+    description:
+      'A new delivery, to its relationship’s channel as it is now. 409 while a delivery is in flight (PENDING or SENDING); ' +
+      '422 (RELATIONSHIP_HAS_NO_CHANNEL) when its relationship no longer exists or has no channel, the status left as it is.',
     params: { id: 'The transaction id.' },
     responses: { 202: { description: 'The transaction, PENDING its new delivery.', schema: Transaction } },
-    problems: [409],
+    problems: [409, 422],
   })
   @Post(':id/redeliver')
   @HttpCode(202)

@@ -1,0 +1,93 @@
+import { Inject, Injectable, OnModuleInit, OnApplicationShutdown } from '@nestjs/common';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { Logger } from 'pino';
+import { Topics } from '@waybill/contracts';
+import { CATCH_UP_TIMEOUT_MS, EventConsumer, MessageTransport } from '@waybill/messaging';
+import { LOGGER, Problems, TRANSPORT } from '@waybill/platform';
+import { STATUS_DB } from '../adapters/db/status.migrations';
+
+const GROUP = 'waybill.status.relationships';
+
+/**
+ * The status service's replica of `waybill.relationships`: which relationship has which channel
+ * (`status.relationships`), kept by its own consumer group. Routing owns relationships; the status
+ * service reads them only to refuse, up front, a redelivery that routing could not route.
+ */
+@Injectable()
+export class RelationshipDirectory implements OnModuleInit, OnApplicationShutdown {
+  private readonly consumer = new EventConsumer();
+
+  constructor(
+    @Inject(STATUS_DB) private readonly db: DataSource,
+    @Inject(TRANSPORT) private readonly transport: MessageTransport,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.consumer.start(this.transport, this.log, {
+      group: GROUP,
+      topics: [Topics.relationships],
+      types: ['relationship.upserted.v1'],
+      partitionsConcurrently: this.transport.partitions,
+      handle: async (items) => {
+        // The latest per relationship is all that matters; a version guard keeps a replay from going back.
+        const upserts = new Map<string, { orgId: string; channelId: string | null; version: number }>();
+        const deleted = new Set<string>();
+        for (const item of items) {
+          if (item.kind === 'tombstone') {
+            upserts.delete(item.key);
+            deleted.add(item.key);
+          } else if (item.event.type === 'relationship.upserted.v1') {
+            const r = item.event.data;
+            deleted.delete(r.id);
+            upserts.set(r.id, { orgId: r.orgId, channelId: r.channelId, version: r.version });
+          }
+        }
+        await this.db.transaction((em) => apply(em, upserts, deleted));
+      },
+    });
+  }
+
+  /**
+   * Why a transaction of `relationshipId` cannot be redelivered now (its relationship is gone or has
+   * no channel), or null when it can. Reads `waybill.relationships` up to its end first, so that a
+   * relationship deleted or unassigned a moment ago counts; 503 when that cannot be done in time.
+   */
+  async unroutable(orgId: string, relationshipId: string): Promise<string | null> {
+    if (!(await this.consumer.catchUp(CATCH_UP_TIMEOUT_MS))) {
+      throw Problems.unavailable('The relationships could not be read in time to decide; try again.', 1);
+    }
+    const rows: { channel_id: string | null }[] = await this.db.query(
+      'SELECT channel_id FROM relationships WHERE relationship_id = $1 AND org_id = $2',
+      [relationshipId, orgId],
+    );
+    if (rows.length === 0) return `Relationship ${relationshipId} of this transaction no longer exists.`;
+    if (rows[0].channel_id === null) {
+      return `Relationship ${relationshipId} of this transaction has no channel: assign one (PATCH /v1/relationships/${relationshipId}) first.`;
+    }
+    return null;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.consumer.stop();
+  }
+}
+
+async function apply(
+  em: EntityManager,
+  upserts: Map<string, { orgId: string; channelId: string | null; version: number }>,
+  deleted: Set<string>,
+): Promise<void> {
+  if (deleted.size > 0) await em.query('DELETE FROM relationships WHERE relationship_id = ANY($1::text[])', [[...deleted]]);
+  if (upserts.size === 0) return;
+  const ids = [...upserts.keys()];
+  const rows = [...upserts.values()];
+  await em.query(
+    `INSERT INTO relationships (relationship_id, org_id, channel_id, version)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[])
+     ON CONFLICT (relationship_id) DO UPDATE
+       SET org_id = EXCLUDED.org_id, channel_id = EXCLUDED.channel_id, version = EXCLUDED.version
+       WHERE relationships.version <= EXCLUDED.version`,
+    [ids, rows.map((r) => r.orgId), rows.map((r) => r.channelId), rows.map((r) => r.version)],
+  );
+}
