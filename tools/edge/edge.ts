@@ -49,26 +49,47 @@ export function startEdge(port: number, upstreams: Upstreams, host = '127.0.0.1'
       if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
     }
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-    request(`${upstreams[service]}${req.url}`, {
-      method: req.method as 'GET',
-      headers,
-      body: hasBody ? req : undefined,
-      dispatcher: agent,
-    }).then(
-      async (up) => {
-        const out: Record<string, string | string[]> = {};
-        for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-        res.writeHead(up.statusCode, out);
-        for await (const chunk of up.body) res.write(chunk);
-        res.end();
-      },
-      (err: Error) => {
-        res.writeHead(502, { 'content-type': 'application/problem+json' });
-        res.end(JSON.stringify({ type: 'about:blank', title: 'Bad gateway', status: 502, detail: `${service}: ${err.message}` }));
-      },
-    );
+    const length = Number(req.headers['content-length']);
+    // A small body is read whole and sent with the request's head; a large one streams through.
+    const body: Promise<Buffer | http.IncomingMessage | undefined> = !hasBody
+      ? Promise.resolve(undefined)
+      : length <= SMALL_BODY_BYTES
+        ? readAll(req)
+        : Promise.resolve(req);
+    body
+      .then((b) => request(`${upstreams[service]}${req.url}`, { method: req.method as 'GET', headers, body: b, dispatcher: agent }))
+      .then(
+        async (up) => {
+          const out: Record<string, string | string[]> = {};
+          for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+          res.writeHead(up.statusCode, out);
+          if (Number(up.headers['content-length']) <= SMALL_BODY_BYTES) {
+            res.end(Buffer.from(await up.body.arrayBuffer())); // the head and the body in one write
+            return;
+          }
+          for await (const chunk of up.body) res.write(chunk);
+          res.end();
+        },
+        (err: Error) => {
+          if (res.headersSent) return void res.destroy(err);
+          res.writeHead(502, { 'content-type': 'application/problem+json' });
+          res.end(JSON.stringify({ type: 'about:blank', title: 'Bad gateway', status: 502, detail: `${service}: ${err.message}` }));
+        },
+      );
   });
   return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
+}
+
+/** Bodies up to this size go through the edge whole (one write each way); larger ones stream. */
+const SMALL_BODY_BYTES = 256 * 1024;
+
+function readAll(stream: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
 }
 
 /** The four services' OpenAPI documents as one. */
