@@ -16,6 +16,8 @@ export interface EventSubscriptionSpec {
   partitionsConcurrently?: number;
   /** See `SubscriptionSpec.maxBatch`. */
   maxBatch?: number;
+  /** See `SubscriptionSpec.lingerMs`. */
+  lingerMs?: number;
   /** See `SubscriptionSpec.onAssignment`. */
   onAssignment?(partitions: Record<string, number[]>): void;
   /**
@@ -53,6 +55,7 @@ export function subscribeEvents(transport: MessageTransport, log: Log, spec: Eve
     fromBeginning: spec.fromBeginning,
     partitionsConcurrently: spec.partitionsConcurrently,
     maxBatch: spec.maxBatch,
+    lingerMs: spec.lingerMs,
     onAssignment: spec.onAssignment,
     handle: async (messages) => {
       const items: Consumed[] = [];

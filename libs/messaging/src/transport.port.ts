@@ -41,6 +41,14 @@ export interface SubscriptionSpec {
    */
   maxBatch?: number;
   /**
+   * How long a reader may wait for more messages to arrive before it hands what it has (ms;
+   * default 0: at once). A reader whose work costs per batch (the projection's database
+   * transaction) does less work with larger batches when messages come a few at a time, at the
+   * price of that much latency. Kafka: the fetch's wait for `LINGER_MIN_BYTES`; embedded log: a
+   * pause after a wake-up from idle.
+   */
+  lingerMs?: number;
+  /**
    * Told which partitions of each topic this member now reads (logical topic names), whenever that
    * changes: Kafka on each join of the group (and with none when a rebalance takes them away), the
    * embedded log once at start (every partition: it is the only reader). For work that belongs to

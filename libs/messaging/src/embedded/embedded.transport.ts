@@ -289,7 +289,9 @@ class LogReader {
         this.drained.notify();
         // Rows above the horizon, of a transaction younger than one still running: they become
         // readable when it ends, which may not notify us. Look again shortly.
-        await this.wakeSignal.wait(blocked ? 5 : IDLE_RECHECK_MS);
+        const woken = await this.wakeSignal.wait(blocked ? 5 : IDLE_RECHECK_MS);
+        // A reader that lingers lets more rows come before it reads (see SubscriptionSpec.lingerMs).
+        if (woken && this.spec.lingerMs) await delay(this.spec.lingerMs, this.abort.signal);
       } catch (err) {
         if (this.abort.signal.aborted) break;
         failures++;

@@ -8,6 +8,9 @@ import { delay, pollUntil } from '../wait';
 import { KafkaOutbox } from './outbox-relay';
 import { toKafkaBatch } from './kafka-messages';
 
+/** What a lingering fetch waits for (see `SubscriptionSpec.lingerMs`). */
+const LINGER_MIN_BYTES = 256 * 1024;
+
 export interface KafkaTransportOptions {
   brokers: string[];
   clientId: string;
@@ -210,7 +213,9 @@ class KafkaSubscription {
       sessionTimeout: this.sessionTimeoutMs,
       rebalanceTimeout: this.sessionTimeoutMs * 2,
       heartbeatInterval: Math.max(500, Math.floor(this.sessionTimeoutMs / 5)),
-      maxWaitTimeInMs: 500,
+      // Without a linger a fetch returns as soon as one message is there; with it, once it holds
+      // LINGER_MIN_BYTES or the linger is over (fewer fetches, larger batches).
+      ...(this.spec.lingerMs ? { minBytes: LINGER_MIN_BYTES, maxWaitTimeInMs: this.spec.lingerMs } : { maxWaitTimeInMs: 500 }),
       allowAutoTopicCreation: false,
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
     });
