@@ -23,6 +23,7 @@ describe('status projection: queries and operations (Kafka)', () => {
     receiver.always('/reject', { status: 400, body: 'bad order' });
     receiver.always('/down', { status: 500, body: 'down' });
     receiver.always('/later', { status: 503 });
+    receiver.always('/hang', { hang: true });
     waybill = await startWaybillInProcess();
   });
 
@@ -59,6 +60,30 @@ describe('status projection: queries and operations (Kafka)', () => {
       const times = history.map((e) => Date.parse(e.occurredAt));
       expect(times).toEqual([...times].sort((a, b) => a - b));
       expect(await allPages(api, `/v1/transactions/${id}/events`, 3)).toEqual(history);
+    });
+
+    it('shows SENDING while its first attempt hangs, long before the attempt times out', async () => {
+      const { api } = await waybill.organization();
+      const { relationshipId } = await channelWithRelationship(api, receiver.url('/hang'), { timeoutMs: 20_000, ...NO_RETRY });
+      const sentAt = Date.now();
+      const id = await send(api, relationshipId);
+      const sending = await statusOf(api, id, 'SENDING', 10_000);
+      expect(Date.now() - sentAt).toBeLessThan(20_000); // seen while the request is still in flight
+      expect(sending).toMatchObject({ attempts: [], nextAttemptAt: null });
+      expect((await allPages(api, `/v1/transactions/${id}/events`)).map((e) => e.type)).toContain('delivery.started.v1');
+    });
+
+    it('shows SENDING while a pull channel holds it leased, and ACCEPTED once acknowledged', async () => {
+      const { api } = await waybill.organization();
+      const channel = (await api.post('/v1/channels', { name: 'Queue', type: 'PULL' })).body;
+      const rel = (await api.post('/v1/relationships', { senderId: 'S', receiverId: 'R', transactionType: '850', channelId: channel.id })).body;
+      const id = await send(api, rel.id);
+      expect((await api.get(`/v1/transactions/${id}`)).body.status).toBe('PENDING');
+      const leased = await api.get(`/v1/channels/${channel.id}/messages?limit=10`);
+      expect(leased.body.data.map((m: { transactionId: string }) => m.transactionId)).toEqual([id]);
+      await statusOf(api, id, 'SENDING');
+      expect((await api.post(`/v1/channels/${channel.id}/messages/ack`, { deliveryIds: [leased.body.data[0].deliveryId] })).status).toBe(200);
+      await statusOf(api, id, 'ACCEPTED');
     });
 
     it('shows SENDING with the time of its next attempt while a retry waits', async () => {

@@ -60,6 +60,8 @@ const attempted = (at: number, attempt: number, statusCode: number | null, outco
     },
     at,
   );
+const started = (at: number, attempt = 1, deliveryId = D1) =>
+  event('delivery.started.v1', { transactionId: TX, deliveryId, channelId: CH, attempt, at: time(at) }, at);
 const retryScheduled = (at: number, attempt: number, dueAt: number, deliveryId = D1) =>
   event('delivery.retry-scheduled.v1', { transactionId: TX, deliveryId, attempt, dueAt: time(dueAt) }, at);
 const deferred = (at: number, until: number | null, deliveryId = D1) =>
@@ -113,6 +115,15 @@ describe('transaction status: what GET /v1/transactions/{id} shows after each ev
       .given(...SUBMITTED)
       .when(...events)
       .then({ status, nextAttemptAt: null, deliveryId: D1 });
+  });
+
+  it('is SENDING once an attempt is seen under way (a slow request, a pull lease), with no attempt recorded yet', () => {
+    transaction.given(...SUBMITTED).when(started(1)).then({ status: 'SENDING', nextAttemptAt: null, deliveryId: D1 });
+  });
+
+  it('is ACCEPTED once the attempt seen under way is answered, in whichever order the two are read', () => {
+    transaction.given(...SUBMITTED, started(1)).when(attempted(2, 1, 200, 'ACCEPTED'), accepted(2)).then({ status: 'ACCEPTED' });
+    transaction.given(...SUBMITTED, attempted(2, 1, 200, 'ACCEPTED'), accepted(2)).when(started(1)).then({ status: 'ACCEPTED' });
   });
 
   it('is SENDING after a retryable attempt', () => {

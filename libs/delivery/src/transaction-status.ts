@@ -66,6 +66,8 @@ export interface DeliveryFacts {
   first: Stamp;
   /** Highest attempt number read. */
   attempts: number;
+  /** An attempt was seen under way (`delivery.started`: a slow request, a pull lease). Absent in facts stored before. */
+  started?: boolean;
   lastAttempt: Stamp | null;
   /** A retryable attempt was read. */
   retryable: boolean;
@@ -140,6 +142,7 @@ export type TransactionEvent = Extract<
     type:
       | 'transaction.received.v1'
       | 'transaction.routed.v1'
+      | 'delivery.started.v1'
       | 'delivery.attempted.v1'
       | 'delivery.retry-scheduled.v1'
       | 'delivery.deferred.v1'
@@ -155,6 +158,7 @@ export type TransactionEvent = Extract<
 const TRANSACTION_EVENT_TYPES: ReadonlySet<string> = new Set<TransactionEvent['type']>([
   'transaction.received.v1',
   'transaction.routed.v1',
+  'delivery.started.v1',
   'delivery.attempted.v1',
   'delivery.retry-scheduled.v1',
   'delivery.deferred.v1',
@@ -298,6 +302,12 @@ function addFact(f: TransactionFacts, e: TransactionEvent): TransactionFacts {
         generation: Math.max(d.generation ?? 0, e.data.generation),
         routed: d.routed ? earlier(d.routed, stamp) : stamp,
         channelId: e.data.channelId,
+      }));
+    case 'delivery.started.v1':
+      return withDelivery(facts, e.data.deliveryId, stamp, (d) => ({
+        ...d,
+        attempted: d.attempted && !after(d.attempted.stamp, stamp) ? d.attempted : { stamp, channelId: e.data.channelId },
+        started: true,
       }));
     case 'delivery.attempted.v1':
       return withDelivery(facts, e.data.deliveryId, stamp, (d) => ({
@@ -445,7 +455,7 @@ function fromOutcome(o: OutcomeFact): DerivedStatus {
 
 function deliveryStatus(d: DeliveryFacts): DerivedStatus {
   if (d.outcome) return fromOutcome(d.outcome);
-  if (!d.retryable && !d.retry && !d.deferral) return { status: 'PENDING', nextAttemptAt: null, acceptedBy: null };
+  if (!d.retryable && !d.retry && !d.deferral && !d.started) return { status: 'PENDING', nextAttemptAt: null, acceptedBy: null };
   const retryDue = d.retry && d.retry.attempt > d.attempts ? d.retry.dueAt : null;
   // A deferral holds the attempt after the last one read; an attempt made since ends it.
   const deferred = d.deferral && (!d.lastAttempt || after(d.deferral.stamp, d.lastAttempt)) ? d.deferral : null;

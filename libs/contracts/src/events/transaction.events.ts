@@ -75,6 +75,20 @@ export const DeliveryDeferredV1 = z.object({
   until: iso().nullable(),
 });
 
+/**
+ * An attempt has been under way for a while: a request in flight longer than the dispatcher's
+ * slow bound, or a pull channel's lease. Not sent for attempts answered quickly (they are
+ * recorded by `delivery.attempted` a moment later): the status shows SENDING only when there is
+ * time to see it, at no cost per delivery.
+ */
+export const DeliveryStartedV1 = z.object({
+  transactionId: z.string(),
+  deliveryId: z.string(),
+  channelId: z.string(),
+  attempt: z.number().int().min(1),
+  at: iso(),
+});
+
 const Terminal = z.object({ transactionId: z.string(), deliveryId: z.string().nullable() });
 
 export const TransactionAcceptedV1 = Terminal.extend({ by: z.enum(['PARTNER', 'API', 'PULL']) });

@@ -236,12 +236,17 @@ export class PullQueue {
         `SELECT min(leased_until) AS next FROM pull_messages WHERE channel_id = $1 AND state = 'QUEUED' AND leased_until IS NOT NULL`,
         [channel.id],
       );
-      if (rows.length > 0) this.sweepWake.notify(); // a lease that will need sweeping if never acknowledged
+      if (rows.length > 0) {
+        this.sweepWake.notify(); // a lease that will need sweeping if never acknowledged
+        // Each lease is an attempt under way: its transaction shows SENDING until it is acknowledged.
+        const now = new Date();
+        await this.outbox.append(em, rows.map((r) => ev.started(deliveryOf(r), r.attempts, now, now)));
+      }
       rows.sort((a, b) => Number(BigInt(a.seq) - BigInt(b.seq)));
       return { messages: rows.map(toMessage), nextExpiry: next ? next.getTime() : null };
     });
-    // The events of leases that ran out: on their way, without holding up this call.
-    if (expired > 0) void this.outbox.flush().catch((err) => this.log.warn({ err }, 'pull queue: flushing expired leases failed'));
+    // The events of the leases (and of those that ran out): on their way, without holding up this call.
+    if (expired > 0 || leased.messages.length > 0) void this.outbox.flush().catch((err) => this.log.warn({ err }, 'pull queue: flushing expired leases failed'));
     return leased;
   }
 

@@ -39,6 +39,16 @@ export function attempted(d: Delivery, a: AttemptRecord, now: Date): OutgoingMes
   );
 }
 
+/** An attempt under way for a while (a slow request, a pull lease): the status shows SENDING. */
+export function started(d: Delivery, attempt: number, at: Date, now: Date): OutgoingMessage {
+  const r = d.request;
+  return eventMessage(
+    'delivery.started.v1',
+    { orgId: d.orgId, key: r.transactionId, data: { transactionId: r.transactionId, deliveryId: r.deliveryId, channelId: r.channelId, attempt, at: at.toISOString() } },
+    now,
+  );
+}
+
 export function accepted(d: Delivery, by: 'PARTNER' | 'PULL', now: Date): OutgoingMessage {
   return eventMessage('transaction.accepted.v1', { orgId: d.orgId, key: d.request.transactionId, data: { ...ids(d), by } }, now);
 }

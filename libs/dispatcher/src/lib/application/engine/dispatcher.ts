@@ -913,6 +913,7 @@ export class Dispatcher implements DispatcherGauges {
   private watchSlow(): void {
     const since = Date.now() - this.slowAfterMs();
     const slowed = new Set<ChannelLane>();
+    this.announceStarted(since);
     for (const work of this.inFlightWorks) {
       if (work.slot !== 'normal') continue;
       const lane = this.lanes.get(work.channelId);
@@ -927,6 +928,24 @@ export class Dispatcher implements DispatcherGauges {
       }
     }
     for (const lane of slowed) this.pump(lane);
+  }
+
+  /**
+   * Requests in flight since `since` or longer are shown SENDING (`delivery.started`): announced
+   * once each, so a hanging partner's transaction does not look untouched for its whole timeout,
+   * and a request answered quickly costs no event.
+   */
+  private announceStarted(since: number): void {
+    const events: OutgoingMessage[] = [];
+    const now = new Date();
+    for (const work of this.inFlightWorks) {
+      if (work.announced || work.startedAt > since) continue;
+      work.announced = true;
+      for (const d of work.deliveries) events.push(ev.started(d, work.attempt, new Date(work.startedAt), now));
+    }
+    if (events.length > 0) {
+      void this.deps.publisher.publish(events).catch((err) => this.deps.log.warn({ err }, 'dispatcher: announcing slow attempts failed'));
+    }
   }
 
   private forgetIdleLanes(): void {

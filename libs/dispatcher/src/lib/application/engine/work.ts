@@ -26,6 +26,8 @@ export class Work {
   startedAt = 0;
   slot: Slot | null = null;
   probe = false;
+  /** `delivery.started` was published for this attempt (it has been in flight a while). */
+  announced = false;
   readonly released: Promise<void>;
   private release!: () => void;
   private releasedYet = false;
