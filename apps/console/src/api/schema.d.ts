@@ -159,7 +159,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a channel
-         * @description 409 `CHANNEL_IN_USE` while a relationship uses it, or while it is the default inbound or the alert channel.
+         * @description 409 `CHANNEL_IN_USE` while a relationship uses it, or while it is the default inbound or the alert channel. Never succeeds together with a relationship created on the channel at the same moment; 503 when routing could not say in time whether relationships use it (nothing deleted).
          */
         delete: operations["Channels_delete"];
         options?: never;
@@ -386,7 +386,7 @@ export interface paths {
         put?: never;
         /**
          * Create a relationship
-         * @description Without `channelId` it gets the organisation’s default inbound channel as it is at that moment (`channelSource: DEFAULT`). (senderId, receiverId, transactionType) is unique in an organisation: a second one is 409.
+         * @description Without `channelId` it gets the organisation’s default inbound channel as it is at that moment (`channelSource: DEFAULT`). (senderId, receiverId, transactionType) is unique in an organisation: a second one is 409. A channel whose delete is being decided is 409 `CHANNEL_BEING_DELETED`.
          */
         post: operations["Relationships_create"];
         delete?: never;
@@ -412,7 +412,7 @@ export interface paths {
         head?: never;
         /**
          * Assign, override or unassign the channel
-         * @description `channelId` assigns or overrides (`channelSource: EXPLICIT`); `null` unassigns (sending then answers 422).
+         * @description `channelId` assigns or overrides (`channelSource: EXPLICIT`); `null` unassigns (sending then answers 422). A channel whose delete is being decided is 409 `CHANNEL_BEING_DELETED`.
          */
         patch: operations["Relationships_update"];
         trace?: never;
@@ -646,7 +646,7 @@ export interface paths {
         put?: never;
         /**
          * Redeliver a transaction
-         * @description A new delivery, to its relationship’s channel as it is now. 409 while a delivery is in flight (PENDING or SENDING).
+         * @description A new delivery, to its relationship’s channel as it is now. 409 while a delivery is in flight (PENDING or SENDING); 422 (RELATIONSHIP_HAS_NO_CHANNEL) when its relationship no longer exists or has no channel, the status left as it is.
          */
         post: operations["Transactions_redeliver"];
         delete?: never;
@@ -749,6 +749,15 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The organisation is over its rate limit (`WAYBILL_RATE_LIMIT` calls per second); retry after `Retry-After` seconds. */
+        Problem429: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description Not able to answer now; retry after `Retry-After` seconds. */
         Problem503: {
             headers: {
@@ -839,6 +848,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
+            429: components["responses"]["Problem429"];
         };
     };
     ApiKeys_list: {
@@ -876,6 +886,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
+            429: components["responses"]["Problem429"];
         };
     };
     ApiKeys_issue: {
@@ -904,6 +915,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Problem401"];
+            429: components["responses"]["Problem429"];
         };
     };
     ApiKeys_revoke: {
@@ -927,6 +939,7 @@ export interface operations {
             };
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
         };
     };
     ChannelHealthList_list: {
@@ -979,6 +992,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
+            429: components["responses"]["Problem429"];
         };
     };
     Channels_list: {
@@ -1073,6 +1087,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
+            429: components["responses"]["Problem429"];
         };
     };
     Channels_create: {
@@ -1269,6 +1284,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
+            429: components["responses"]["Problem429"];
         };
     };
     Channels_get: {
@@ -1359,6 +1375,7 @@ export interface operations {
             };
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
         };
     };
     Channels_delete: {
@@ -1383,6 +1400,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
+            429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };
     };
@@ -1539,6 +1557,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
         };
     };
     ChannelDelivery_health: {
@@ -1589,6 +1608,7 @@ export interface operations {
             };
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
         };
     };
     ChannelDelivery_messages: {
@@ -1646,6 +1666,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
+            429: components["responses"]["Problem429"];
         };
     };
     ChannelDelivery_ack: {
@@ -1688,6 +1709,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
+            429: components["responses"]["Problem429"];
         };
     };
     ChannelDelivery_nack: {
@@ -1732,6 +1754,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
+            429: components["responses"]["Problem429"];
         };
     };
     ChannelDelivery_pending: {
@@ -1777,6 +1800,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
+            429: components["responses"]["Problem429"];
         };
     };
     Channels_signingSecret: {
@@ -1808,6 +1832,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
+            429: components["responses"]["Problem429"];
         };
     };
     Channels_rotate: {
@@ -1841,6 +1866,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
+            429: components["responses"]["Problem429"];
         };
     };
     ChannelDelivery_test: {
@@ -1878,6 +1904,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
+            429: components["responses"]["Problem429"];
         };
     };
     Organization_get: {
@@ -1910,6 +1937,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Problem401"];
+            429: components["responses"]["Problem429"];
         };
     };
     Organizations_create: {
@@ -1987,6 +2015,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
+            429: components["responses"]["Problem429"];
         };
     };
     Relationships_create: {
@@ -2031,6 +2060,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
+            429: components["responses"]["Problem429"];
         };
     };
     Relationships_get: {
@@ -2066,6 +2096,7 @@ export interface operations {
             };
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
         };
     };
     Relationships_delete: {
@@ -2089,6 +2120,7 @@ export interface operations {
             };
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
         };
     };
     Relationships_update: {
@@ -2131,6 +2163,8 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
+            409: components["responses"]["Problem409"];
+            429: components["responses"]["Problem429"];
         };
     };
     Settings_get: {
@@ -2155,6 +2189,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Problem401"];
+            429: components["responses"]["Problem429"];
         };
     };
     Settings_setAlert: {
@@ -2188,6 +2223,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
         };
     };
     Settings_setDefaultInbound: {
@@ -2221,6 +2257,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
         };
     };
     Stats_deliveries: {
@@ -2265,6 +2302,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
+            429: components["responses"]["Problem429"];
         };
     };
     Stats_transactions: {
@@ -2294,6 +2332,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Problem401"];
+            429: components["responses"]["Problem429"];
         };
     };
     Transactions_list: {
@@ -2346,6 +2385,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
+            429: components["responses"]["Problem429"];
         };
     };
     Transactions_send: {
@@ -2426,6 +2466,7 @@ export interface operations {
             409: components["responses"]["Problem409"];
             413: components["responses"]["Problem413"];
             422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
         };
     };
     Transactions_sendBatch: {
@@ -2504,6 +2545,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
+            429: components["responses"]["Problem429"];
         };
     };
     Transactions_sweep: {
@@ -2567,6 +2609,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
+            429: components["responses"]["Problem429"];
         };
     };
     Transactions_get: {
@@ -2619,6 +2662,7 @@ export interface operations {
             };
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
         };
     };
     Transactions_accept: {
@@ -2672,6 +2716,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
+            429: components["responses"]["Problem429"];
             503: components["responses"]["Problem503"];
         };
     };
@@ -2711,6 +2756,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
         };
     };
     Transactions_redeliver: {
@@ -2764,6 +2810,8 @@ export interface operations {
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
+            422: components["responses"]["Problem422"];
+            429: components["responses"]["Problem429"];
         };
     };
     SentRequest_get: {
@@ -2814,6 +2862,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
+            429: components["responses"]["Problem429"];
         };
     };
 }
