@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { EVENT_CATALOGUE, EventData, EventOf, EventType, makeEvent, Topics, WaybillEvent } from '@waybill/contracts';
 import { specification } from '@waybill/testing';
-import { evolve, initialView, isTransactionEvent, TransactionStatus, TransactionView } from './transaction-status';
+import { evolve, evolveAll, initialView, isTransactionEvent, TransactionStatus, TransactionView } from './transaction-status';
 
 // ---------------------------------------------------------------------------------------------
 // Event builders: one transaction, its deliveries (generations), times one second apart.
@@ -451,6 +451,15 @@ describe('transaction status, properties over realistic histories of one deliver
     fc.assert(
       fc.property(readings(false), ({ history, order }) => {
         expect(visible(fold(order))).toEqual(visible(fold(history.events)));
+      }),
+    );
+  });
+
+  it('folding a batch at once (evolveAll) gives the view folding event by event gives, split anywhere', () => {
+    fc.assert(
+      fc.property(readings(false), fc.nat(), ({ order }, n) => {
+        const cut = n % (order.length + 1);
+        expect(evolveAll(evolveAll(fresh(), order.slice(0, cut)), order.slice(cut))).toEqual(fold(order));
       }),
     );
   });

@@ -184,6 +184,11 @@ export function evolve(view: TransactionView, event: TransactionEvent): Transact
   return viewOf(view.id, view.orgId, addFact(view.facts, event));
 }
 
+/** Folds several events of one transaction at once: `events.reduce(evolve, view)`, deriving the view once. */
+export function evolveAll(view: TransactionView, events: readonly TransactionEvent[]): TransactionView {
+  return events.length === 0 ? view : viewOf(view.id, view.orgId, events.reduce(addFact, view.facts));
+}
+
 /** The attempt an event records, as `GET /v1/transactions/{id}` lists it. */
 export function attemptOf(event: EventOf<'delivery.attempted.v1'>): Attempt {
   const d = event.data;

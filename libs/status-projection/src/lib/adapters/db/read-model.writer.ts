@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import { attemptOf, evolve, initialView, TransactionEvent, TransactionFacts, TransactionView, viewOf } from '@waybill/delivery';
+import { attemptOf, evolveAll, initialView, TransactionEvent, TransactionFacts, TransactionView, viewOf } from '@waybill/delivery';
 import { quoteIdent } from '@waybill/persistence';
 
 /** One transaction's row before and after a batch (before is null for a new row). */
@@ -66,11 +66,15 @@ export async function applyTransactionEvents(
   if (events.length === 0) return { events: [], changes: [] };
 
   const before = new Map(read.rows.map((r) => [r.id, viewOf(r.id, r.org_id, r.facts)]));
-  const after = new Map<string, TransactionView>();
+  // Each transaction's new events folded at once: its view is derived once, not once per event.
+  const byTransaction = new Map<string, TransactionEvent[]>();
   for (const e of events) {
-    const view = after.get(e.key) ?? before.get(e.key) ?? initialView(e.key, e.orgId, e.occurredAt);
-    after.set(e.key, evolve(view, e));
+    const list = byTransaction.get(e.key);
+    if (list) list.push(e);
+    else byTransaction.set(e.key, [e]);
   }
+  const after = new Map<string, TransactionView>();
+  for (const [id, list] of byTransaction) after.set(id, evolveAll(before.get(id) ?? initialView(id, list[0].orgId, list[0].occurredAt), list));
   const created = [...after.values()].filter((v) => !before.has(v.id));
   const updated = [...after.values()].filter((v) => before.has(v.id));
   const attempts = events.flatMap((e) => (e.type === 'delivery.attempted.v1' ? [{ transactionId: e.key, orgId: e.orgId, ...attemptOf(e) }] : []));
