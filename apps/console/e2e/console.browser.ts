@@ -210,7 +210,7 @@ test('a transaction sent through the API becomes ACCEPTED in the list by itself;
   await expect(page.getByTestId('payload')).toContainText('PO-42');
   await expect(page.getByRole('cell', { name: 'Basic [redacted]' })).toBeVisible();
   await expect(page.getByRole('cell', { name: 'webhook-signature' })).toBeVisible();
-  await expect(page.getByRole('row', { name: /transaction.received.v1/ })).toBeVisible();
+  await expect(page.getByRole('row', { name: /transaction.received.v2/ })).toBeVisible();
   const text = await page.locator('main').innerText();
   expect(text).not.toContain('never-shown-pw');
   expect(text).not.toContain(Buffer.from('acme:never-shown-pw').toString('base64'));

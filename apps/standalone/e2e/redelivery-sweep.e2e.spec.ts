@@ -78,8 +78,7 @@ describe('standalone (npm start): a failed delivery, found, swept, delivered', (
 
     const history = (await api.get(`/v1/transactions/${id}/events?limit=100`)).body.data.map((e: any) => e.type);
     expect(history).toEqual([
-      'transaction.received.v1',
-      'transaction.routed.v1',
+      'transaction.received.v2',
       'delivery.attempted.v1',
       'delivery.retry-scheduled.v1',
       'delivery.attempted.v1',
@@ -89,7 +88,6 @@ describe('standalone (npm start): a failed delivery, found, swept, delivered', (
       'transaction.redelivery-requested.v1',
       'transaction.routed.v1',
       'delivery.attempted.v1',
-      'transaction.accepted.v1',
     ]);
     expect((await api.get('/v1/transactions?status=FAILED')).body.data).toEqual([]);
     const alerts = await eventually(async () => (await api.get('/v1/alerts?type=delivery.exhausted')).body.data, (d) => d.length === 1);

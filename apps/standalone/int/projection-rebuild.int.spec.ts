@@ -125,7 +125,7 @@ describe('status projection: rebuild (Kafka)', () => {
     // The model the switch left, once quiet, is what a rebuild from scratch gives.
     const afterSwitch = await readModel();
     expect(afterSwitch.transactions.map((t) => t.id)).toEqual(expect.arrayContaining(ids));
-    expect(afterSwitch.events.filter((e) => e.type === 'transaction.accepted.v1' && ids.includes(e.transaction_id))).toHaveLength(ids.length);
+    expect(afterSwitch.events.filter((e) => e.type === 'delivery.attempted.v1' && ids.includes(e.transaction_id))).toHaveLength(ids.length);
     expect((await rebuildOverHttp()).phase).toBe('DONE');
     expect(await readModel()).toEqual(afterSwitch);
   });

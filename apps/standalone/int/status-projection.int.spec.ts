@@ -48,8 +48,7 @@ describe('status projection: queries and operations (Kafka)', () => {
 
       const history = await allPages(api, `/v1/transactions/${id}/events`);
       expect(history.map((e) => e.type)).toEqual([
-        'transaction.received.v1',
-        'transaction.routed.v1',
+        'transaction.received.v2',
         'delivery.attempted.v1',
         'delivery.retry-scheduled.v1',
         'delivery.attempted.v1',
@@ -309,7 +308,8 @@ describe('status projection: queries and operations (Kafka)', () => {
       expect(accepted.attempts).toHaveLength(2);
       expect(accepted.attempts[1].deliveryId).not.toBe(failed.attempts[0].deliveryId);
       const types = (await allPages(api, `/v1/transactions/${id}/events`)).map((e) => e.type);
-      expect(types.filter((t) => t === 'transaction.routed.v1')).toHaveLength(2);
+      expect(types.filter((t) => t === 'transaction.received.v2')).toHaveLength(1); // names the first delivery
+      expect(types.filter((t) => t === 'transaction.routed.v1')).toHaveLength(1); // the second
       expect(types.filter((t) => t === 'transaction.redelivery-requested.v1')).toHaveLength(1);
       expect(receiver.requestsTo(path).filter((r) => r.headers['waybill-transaction-id'] === id)).toHaveLength(2);
     });

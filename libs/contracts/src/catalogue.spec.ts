@@ -64,6 +64,7 @@ const VALID: { [T in EventType]: EventData<T> } = {
     payload: { po: 1 },
   },
   'transaction.received.v1': { ...HEADER, channelId: 'ch_1', format: 'JSON', payloadBytes: 8 },
+  'transaction.received.v2': { ...HEADER, channelId: 'ch_1', format: 'JSON', payloadBytes: 8, deliveryId: 'dl_1', generation: 1 },
   'transaction.routed.v1': { transactionId: 'tx_1', channelId: 'ch_1', deliveryId: 'dl_1', generation: 1 },
   'delivery.started.v1': { transactionId: 'tx_1', deliveryId: 'dl_1', channelId: 'ch_1', attempt: 1, at: AT },
   'delivery.attempted.v1': {

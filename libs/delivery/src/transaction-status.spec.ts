@@ -41,6 +41,11 @@ const received = (at = 0, channelId = CH) =>
     },
     at,
   );
+/** What routing sends now: the header and the first delivery in one event. */
+const receivedV2 = (at = 0, channelId = CH) => {
+  const v1 = received(at, channelId);
+  return event('transaction.received.v2', { ...v1.data, deliveryId: D1, generation: 1 }, at);
+};
 const routed = (at = 0, generation = 1, deliveryId = D1, channelId = CH) =>
   event('transaction.routed.v1', { transactionId: TX, channelId, deliveryId, generation }, at);
 const attempted = (at: number, attempt: number, statusCode: number | null, outcome: EventData<'delivery.attempted.v1'>['outcome'], deliveryId = D1) =>
@@ -141,8 +146,23 @@ describe('transaction status: what GET /v1/transactions/{id} shows after each ev
     transaction.given(...SUBMITTED).when(deferred(1, 60)).then({ status: 'SENDING', nextAttemptAt: time(60) });
   });
 
-  it('an attempt that is not retryable does not change the status by itself: its terminal event does', () => {
-    transaction.given(...SUBMITTED).when(attempted(1, 1, 200, 'ACCEPTED')).then({ status: 'PENDING' });
+  it.each([
+    [200, 'ACCEPTED', { acceptedBy: 'PARTNER' }],
+    [202, 'DISPATCHED', {}],
+    [400, 'REJECTED', {}],
+    [404, 'FAILED', {}],
+  ] as const)('an attempt answered %i ends the delivery by itself: %s (no terminal event is sent beside it)', (code, outcome, more) => {
+    transaction.given(...SUBMITTED).when(attempted(1, 1, code, outcome)).then({ status: outcome, nextAttemptAt: null, deliveryId: D1, ...more });
+  });
+
+  it("a pull's ack (accepted by PULL) stands over the ACCEPTED its attempt gives, whichever is read first", () => {
+    transaction.given(...SUBMITTED, attempted(1, 1, null, 'ACCEPTED')).when(accepted(1, D1, 'PULL')).then({ status: 'ACCEPTED', acceptedBy: 'PULL' });
+    transaction.given(...SUBMITTED, accepted(1, D1, 'PULL')).when(attempted(1, 1, null, 'ACCEPTED')).then({ status: 'ACCEPTED', acceptedBy: 'PULL' });
+  });
+
+  it('transaction.received.v2 names the first delivery: no transaction.routed is needed for it', () => {
+    transaction.given().when(receivedV2(0)).then({ status: 'PENDING', deliveryId: D1, generation: 1, channelId: CH, relationshipId: 'rel_1' });
+    transaction.given(receivedV2(0)).when(attempted(1, 1, 200, 'ACCEPTED')).then({ status: 'ACCEPTED', deliveryId: D1, generation: 1 });
   });
 
   it('a retry that succeeds is ACCEPTED and no longer shows a next attempt', () => {
@@ -312,8 +332,12 @@ const deliveryEvents = (deliveryId: string, t0: number) =>
     .record({
       retries: fc.array(fc.record({ statusCode: fc.constantFrom(429, 500, 502, 503, 504, null), deferred: fc.boolean() }), { maxLength: 5 }),
       ending: fc.constantFrom<Ending>('ACCEPTED', 'DISPATCHED', 'DISPATCHED_THEN_API_ACCEPT', 'REJECTED', 'FAILED', 'EXHAUSTED'),
+      // Whether the dispatcher sends a terminal event beside an attempt that ends the delivery (it
+      // did before; it does not now): either way the same status.
+      terminals: fc.boolean(),
     })
-    .map(({ retries, ending }) => {
+    .map(({ retries, ending, terminals }) => {
+      const terminal = (e: TxEvent): TxEvent[] => (terminals ? [e] : []);
       const events: TxEvent[] = [];
       let t = t0 + 1;
       retries.forEach((r, i) => {
@@ -325,19 +349,19 @@ const deliveryEvents = (deliveryId: string, t0: number) =>
       const last = retries.length + 1;
       switch (ending) {
         case 'ACCEPTED':
-          events.push(attempted(t, last, 200, 'ACCEPTED', deliveryId), accepted(t, deliveryId));
+          events.push(attempted(t, last, 200, 'ACCEPTED', deliveryId), ...terminal(accepted(t, deliveryId)));
           break;
         case 'DISPATCHED':
-          events.push(attempted(t, last, 202, 'DISPATCHED', deliveryId), dispatched(t, deliveryId));
+          events.push(attempted(t, last, 202, 'DISPATCHED', deliveryId), ...terminal(dispatched(t, deliveryId)));
           break;
         case 'DISPATCHED_THEN_API_ACCEPT':
-          events.push(attempted(t, last, 202, 'DISPATCHED', deliveryId), dispatched(t, deliveryId), accepted(t + 100, null, 'API'));
+          events.push(attempted(t, last, 202, 'DISPATCHED', deliveryId), ...terminal(dispatched(t, deliveryId)), accepted(t + 100, null, 'API'));
           break;
         case 'REJECTED':
-          events.push(attempted(t, last, 400, 'REJECTED', deliveryId), rejected(t, deliveryId));
+          events.push(attempted(t, last, 400, 'REJECTED', deliveryId), ...terminal(rejected(t, deliveryId)));
           break;
         case 'FAILED':
-          events.push(attempted(t, last, 404, 'FAILED', deliveryId), failed(t, deliveryId));
+          events.push(attempted(t, last, 404, 'FAILED', deliveryId), ...terminal(failed(t, deliveryId)));
           break;
         case 'EXHAUSTED':
           events.push(attempted(t, last, 503, 'RETRYABLE', deliveryId), failed(t, deliveryId, 'retries spent'));
@@ -346,16 +370,19 @@ const deliveryEvents = (deliveryId: string, t0: number) =>
       return { ending, events, end: t + 100 };
     });
 
-const histories: fc.Arbitrary<History> = deliveryEvents(D1, 0).map(({ ending, events }) => {
-  const all = [received(0), routed(0), ...events];
+/** Routing's first events: the header and the routing apart (as before), or in one (`transaction.received.v2`). */
+const start = (v2: boolean): TxEvent[] => (v2 ? [receivedV2(0)] : [received(0), routed(0)]);
+
+const histories: fc.Arbitrary<History> = fc.tuple(deliveryEvents(D1, 0), fc.boolean()).map(([{ ending, events }, v2]) => {
+  const all = [...start(v2), ...events];
   return { ending, events: all, [fc.toStringMethod]: () => `${ending} history:\n  ${show(all)}` };
 });
 
 /** A first delivery, a redelivery request, and the second delivery (generation 2, another channel). */
 const redeliveredHistories: fc.Arbitrary<History> = fc
-  .tuple(deliveryEvents(D1, 0), deliveryEvents(D2, 10_000))
-  .map(([first, second]) => {
-    const all = [received(0), routed(0), ...first.events, redeliveryRequested(first.end + 1, 1), routed(10_000, 2, D2, CH2), ...second.events];
+  .tuple(deliveryEvents(D1, 0), deliveryEvents(D2, 10_000), fc.boolean())
+  .map(([first, second, v2]) => {
+    const all = [...start(v2), ...first.events, redeliveryRequested(first.end + 1, 1), routed(10_000, 2, D2, CH2), ...second.events];
     return { ending: second.ending, events: all, [fc.toStringMethod]: () => `${first.ending} then ${second.ending}:\n  ${show(all)}` };
   });
 
@@ -387,11 +414,12 @@ function reading(history: History, order: TxEvent[]) {
   return { history, order, [fc.toStringMethod]: () => `${history.ending} history, read as:\n  ${show(order)}` };
 }
 
-/** Moves the first transaction.routed in front of the first terminal event, if it came after it. */
+/** Moves the first transaction.routed in front of the first terminal event (or attempt that ends the delivery), if it came after it. */
 function routedFirst(order: TxEvent[]): TxEvent[] {
-  const firstTerminal = order.findIndex((e) => TERMINAL_TYPES.has(e.type));
+  const ends = (e: TxEvent) => TERMINAL_TYPES.has(e.type) || (e.type === 'delivery.attempted.v1' && e.data.outcome !== 'RETRYABLE');
+  const firstTerminal = order.findIndex(ends);
   const firstRouted = order.findIndex((e) => e.type === 'transaction.routed.v1');
-  if (firstRouted < firstTerminal) return order;
+  if (firstRouted < 0 || firstTerminal < 0 || firstRouted < firstTerminal) return order;
   const rest = order.filter((_, i) => i !== firstRouted);
   return [...rest.slice(0, firstTerminal), order[firstRouted], ...rest.slice(firstTerminal)];
 }

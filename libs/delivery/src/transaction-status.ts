@@ -51,6 +51,12 @@ interface OutcomeFact {
   status: Outcome;
   stamp: Stamp;
   by: AcceptedBy | null;
+  /**
+   * Read off an attempt whose outcome ends the delivery, not from a terminal event: the
+   * dispatcher sends no terminal event beside such an attempt. A terminal event of the same
+   * rank says more (who accepted: a pull's ack), so it stands over this.
+   */
+  derived?: boolean;
 }
 
 /** What is known of one delivery (one generation) of the transaction. */
@@ -141,6 +147,7 @@ export type TransactionEvent = Extract<
   {
     type:
       | 'transaction.received.v1'
+      | 'transaction.received.v2'
       | 'transaction.routed.v1'
       | 'delivery.started.v1'
       | 'delivery.attempted.v1'
@@ -157,6 +164,7 @@ export type TransactionEvent = Extract<
 
 const TRANSACTION_EVENT_TYPES: ReadonlySet<string> = new Set<TransactionEvent['type']>([
   'transaction.received.v1',
+  'transaction.received.v2',
   'transaction.routed.v1',
   'delivery.started.v1',
   'delivery.attempted.v1',
@@ -267,11 +275,19 @@ function after(a: Stamp, b: Stamp): boolean {
 const later = (a: Stamp, b: Stamp): Stamp => (after(a, b) ? a : b);
 const earlier = (a: Stamp, b: Stamp): Stamp => (after(a, b) ? b : a);
 
-/** The stronger answer; of two equally strong, the first given. */
+/** The stronger answer; of two equally strong, a terminal event's over an attempt's, then the first given. */
 function strongerOutcome(a: OutcomeFact | null, b: OutcomeFact | null): OutcomeFact | null {
   if (!a || !b) return a ?? b;
   if (OUTCOME_RANK[a.status] !== OUTCOME_RANK[b.status]) return OUTCOME_RANK[a.status] > OUTCOME_RANK[b.status] ? a : b;
+  if (Boolean(a.derived) !== Boolean(b.derived)) return a.derived ? b : a;
   return after(a.stamp, b.stamp) ? b : a;
+}
+
+/** The outcome an attempt's answer gives its delivery when it ends it (all but RETRYABLE do). */
+function outcomeOfAttempt(e: EventOf<'delivery.attempted.v1'>, stamp: Stamp): OutcomeFact | null {
+  const o = e.data.outcome;
+  if (o === 'RETRYABLE') return null;
+  return { status: o, stamp, by: o === 'ACCEPTED' ? 'PARTNER' : null, derived: true };
 }
 
 function laterOf<T extends { stamp: Stamp }>(a: T | null, b: T): T {
@@ -282,46 +298,32 @@ function addFact(f: TransactionFacts, e: TransactionEvent): TransactionFacts {
   const stamp = stampOf(e);
   const facts: TransactionFacts = { ...f, latest: Math.max(f.latest, stamp.at) };
   switch (e.type) {
-    case 'transaction.received.v1': {
-      const d = e.data;
-      // One transaction has one received event; read twice, the first published stands.
-      if (facts.header && !after(facts.header.stamp, stamp)) return facts;
-      return {
-        ...facts,
-        header: {
-          stamp,
-          relationshipId: d.relationshipId,
-          senderId: d.senderId,
-          receiverId: d.receiverId,
-          transactionType: d.transactionType,
-          businessNumber: d.businessNumber,
-          stream: d.stream,
-          createdAt: new Date(d.createdAt).toISOString(),
-          channelId: d.channelId,
-        },
-      };
+    case 'transaction.received.v1':
+      return withHeader(facts, e, stamp);
+    case 'transaction.received.v2': {
+      // The header, and the first delivery's routing (what `transaction.routed` says for later ones).
+      const { deliveryId, generation, channelId } = e.data;
+      return withRouted(withHeader(facts, e, stamp), deliveryId, generation, channelId, stamp);
     }
     case 'transaction.routed.v1':
-      return withDelivery(facts, e.data.deliveryId, stamp, (d) => ({
-        ...d,
-        generation: Math.max(d.generation ?? 0, e.data.generation),
-        routed: d.routed ? earlier(d.routed, stamp) : stamp,
-        channelId: e.data.channelId,
-      }));
+      return withRouted(facts, e.data.deliveryId, e.data.generation, e.data.channelId, stamp);
     case 'delivery.started.v1':
       return withDelivery(facts, e.data.deliveryId, stamp, (d) => ({
         ...d,
         attempted: d.attempted && !after(d.attempted.stamp, stamp) ? d.attempted : { stamp, channelId: e.data.channelId },
         started: true,
       }));
-    case 'delivery.attempted.v1':
+    case 'delivery.attempted.v1': {
+      const ends = outcomeOfAttempt(e, stamp);
       return withDelivery(facts, e.data.deliveryId, stamp, (d) => ({
         ...d,
         attempted: d.attempted && !after(d.attempted.stamp, stamp) ? d.attempted : { stamp, channelId: e.data.channelId },
         attempts: Math.max(d.attempts, e.data.attempt),
         lastAttempt: d.lastAttempt ? later(d.lastAttempt, stamp) : stamp,
         retryable: d.retryable || e.data.outcome === 'RETRYABLE',
+        outcome: ends ? strongerOutcome(d.outcome, ends) : d.outcome,
       }));
+    }
     case 'delivery.retry-scheduled.v1': {
       const retry = { attempt: e.data.attempt, dueAt: new Date(e.data.dueAt).toISOString() };
       return withDelivery(facts, e.data.deliveryId, stamp, (d) => ({
@@ -348,6 +350,35 @@ function addFact(f: TransactionFacts, e: TransactionEvent): TransactionFacts {
     default:
       return assertNever(e);
   }
+}
+
+function withHeader(facts: TransactionFacts, e: EventOf<'transaction.received.v1'> | EventOf<'transaction.received.v2'>, stamp: Stamp): TransactionFacts {
+  const d = e.data;
+  // One transaction has one received event; read twice, the first published stands.
+  if (facts.header && !after(facts.header.stamp, stamp)) return facts;
+  return {
+    ...facts,
+    header: {
+      stamp,
+      relationshipId: d.relationshipId,
+      senderId: d.senderId,
+      receiverId: d.receiverId,
+      transactionType: d.transactionType,
+      businessNumber: d.businessNumber,
+      stream: d.stream,
+      createdAt: new Date(d.createdAt).toISOString(),
+      channelId: d.channelId,
+    },
+  };
+}
+
+function withRouted(facts: TransactionFacts, deliveryId: string, generation: number, channelId: string, stamp: Stamp): TransactionFacts {
+  return withDelivery(facts, deliveryId, stamp, (d) => ({
+    ...d,
+    generation: Math.max(d.generation ?? 0, generation),
+    routed: d.routed ? earlier(d.routed, stamp) : stamp,
+    channelId,
+  }));
 }
 
 function withDelivery(f: TransactionFacts, deliveryId: string, stamp: Stamp, change: (d: DeliveryFacts) => DeliveryFacts): TransactionFacts {

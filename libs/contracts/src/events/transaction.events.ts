@@ -24,6 +24,16 @@ export const TransactionReceivedV1 = TransactionHeader.extend({
   payloadBytes: z.number().int().nonnegative(),
 });
 
+/**
+ * v2 also names the transaction's first delivery (its id; generation 1 on `channelId`): what
+ * `transaction.routed.v1` said in an event of its own, which routing now sends only for
+ * redeliveries. One event fewer per transaction for every reader of the transaction events.
+ */
+export const TransactionReceivedV2 = TransactionReceivedV1.extend({
+  deliveryId: z.string(),
+  generation: z.number().int().positive(),
+});
+
 export const TransactionRoutedV1 = z.object({
   transactionId: z.string(),
   channelId: z.string(),

@@ -84,18 +84,31 @@ export class EventLog {
     return this.waitFor(() => this.of(type, filter), (l) => l.length >= count, timeoutMs, `${count} × ${type}`);
   }
 
-  /** Waits until each of `transactionIds` has a terminal event, and returns the terminal type of each. */
+  /**
+   * Waits until each of `transactionIds` has an outcome, and returns it: ACCEPTED, DISPATCHED,
+   * REJECTED or FAILED — from an attempt whose answer ended the delivery, or a terminal event
+   * (retries spent, a pull's ack, a delivery that could not be attempted).
+   */
   async outcomes(transactionIds: string[], timeoutMs = 15_000): Promise<Record<string, string>> {
-    const terminal = new Set(['transaction.accepted.v1', 'transaction.dispatched.v1', 'transaction.rejected.v1', 'transaction.failed.v1']);
+    const terminal: Record<string, string> = {
+      'transaction.accepted.v1': 'ACCEPTED',
+      'transaction.dispatched.v1': 'DISPATCHED',
+      'transaction.rejected.v1': 'REJECTED',
+      'transaction.failed.v1': 'FAILED',
+    };
+    const wanted = new Set(transactionIds);
     const read = () => {
       const out: Record<string, string> = {};
       for (const e of this.events) {
-        const id = (e.data as { transactionId?: string }).transactionId;
-        if (id && terminal.has(e.type) && transactionIds.includes(id) && !out[id]) out[id] = e.type;
+        const data = e.data as { transactionId?: string; outcome?: string };
+        const id = data.transactionId;
+        if (!id || !wanted.has(id) || out[id]) continue;
+        const outcome = e.type === 'delivery.attempted.v1' ? (data.outcome === 'RETRYABLE' ? undefined : data.outcome) : terminal[e.type];
+        if (outcome) out[id] = outcome;
       }
       return out;
     };
-    return this.waitFor(read, (o) => Object.keys(o).length === transactionIds.length, timeoutMs, `terminal events of ${transactionIds.length} transactions`);
+    return this.waitFor(read, (o) => Object.keys(o).length === transactionIds.length, timeoutMs, `outcomes of ${transactionIds.length} transactions`);
   }
 }
 

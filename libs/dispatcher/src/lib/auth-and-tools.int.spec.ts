@@ -118,7 +118,7 @@ describe('dispatcher (Kafka): OAuth2 client credentials, and the channel endpoin
     receiver.script(hook, { status: 401 }, { status: 200 });
     const channel = await h.channel({ url: receiver.url(hook), auth: oauth() });
     const [d] = await h.sendMany(channel, 1);
-    expect((await h.events.outcomes([d.transactionId]))[d.transactionId]).toBe('transaction.accepted.v1');
+    expect((await h.events.outcomes([d.transactionId]))[d.transactionId]).toBe('ACCEPTED');
     const [first, second] = receiver.requestsTo(hook).map((r) => r.headers.authorization);
     expect(first).not.toBe(second);
     expect(idp.requests).toHaveLength(2);
@@ -130,7 +130,7 @@ describe('dispatcher (Kafka): OAuth2 client credentials, and the channel endpoin
     receiver.always(hook, { status: 401 });
     const channel = await h.channel({ url: receiver.url(hook), auth: oauth() });
     const [d] = await h.sendMany(channel, 1);
-    expect((await h.events.outcomes([d.transactionId]))[d.transactionId]).toBe('transaction.failed.v1');
+    expect((await h.events.outcomes([d.transactionId]))[d.transactionId]).toBe('FAILED');
     expect(receiver.requestsTo(hook)).toHaveLength(2);
   });
 
@@ -143,7 +143,7 @@ describe('dispatcher (Kafka): OAuth2 client credentials, and the channel endpoin
     expect(attempt).toMatchObject({ outcome: 'RETRYABLE', statusCode: null, error: expect.stringMatching(/OAuth2: the token endpoint answered 503/) });
     expect(receiver.requestsTo(hook)).toHaveLength(0);
     idp.answer = { status: 200, expiresIn: 3600 };
-    expect((await h.events.outcomes([d.transactionId]))[d.transactionId]).toBe('transaction.accepted.v1');
+    expect((await h.events.outcomes([d.transactionId]))[d.transactionId]).toBe('ACCEPTED');
   });
 
   describe('POST /v1/channels/{id}/test and GET /v1/channels/{id}/health', () => {

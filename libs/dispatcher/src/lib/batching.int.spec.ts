@@ -30,7 +30,7 @@ describe('dispatcher (embedded): batches', () => {
     const channel = await h.channel({ url: receiver.url(hook), batch: { maxItems: 5, maxWaitMs: 50 } });
     const ds = await h.sendMany(channel, 12);
     const outcomes = await h.events.outcomes(ds.map((d) => d.transactionId));
-    expect(Object.values(outcomes)).toEqual(Array(12).fill('transaction.accepted.v1'));
+    expect(Object.values(outcomes)).toEqual(Array(12).fill('ACCEPTED'));
     const requests = receiver.requestsTo(hook);
     expect(requests.map((r) => JSON.parse(r.body).count)).toEqual([5, 5, 2]);
     expect(requests.flatMap(itemsOf)).toEqual(ds.map((d) => d.transactionId)); // in the order accepted
@@ -82,7 +82,7 @@ describe('dispatcher (embedded): batches', () => {
     const channel = await h.channel({ url: receiver.url(hook), batch: { maxItems: 4, maxWaitMs: 50 } });
     const ds = await h.sendMany(channel, 4);
     const outcomes = await h.events.outcomes(ds.map((d) => d.transactionId));
-    expect(Object.values(outcomes)).toEqual(Array(4).fill('transaction.rejected.v1'));
+    expect(Object.values(outcomes)).toEqual(Array(4).fill('REJECTED'));
     expect(receiver.requestsTo(hook)).toHaveLength(1);
   });
 
@@ -92,7 +92,7 @@ describe('dispatcher (embedded): batches', () => {
     const channel = await h.channel({ url: receiver.url(hook), batch: { maxItems: 3, maxWaitMs: 50 }, retryPolicy: { strategy: 'fixed', maxRetries: 3, delayMs: 100 } });
     const ds = await h.sendMany(channel, 3);
     const outcomes = await h.events.outcomes(ds.map((d) => d.transactionId));
-    expect(Object.values(outcomes)).toEqual(Array(3).fill('transaction.accepted.v1'));
+    expect(Object.values(outcomes)).toEqual(Array(3).fill('ACCEPTED'));
     const requests = receiver.requestsTo(hook);
     expect(requests).toHaveLength(3);
     const ids = requests.map((r) => JSON.parse(r.body).batchId);
@@ -109,7 +109,7 @@ describe('dispatcher (embedded): batches', () => {
     const sentAt = Date.now();
     const ds = await h.sendMany(channel, 6);
     const outcomes = await h.events.outcomes(ds.map((d) => d.transactionId), 10_000);
-    expect(Object.values(outcomes)).toEqual(Array(6).fill('transaction.accepted.v1'));
+    expect(Object.values(outcomes)).toEqual(Array(6).fill('ACCEPTED'));
     const requests = receiver.requestsTo(hook);
     expect(requests.map((r) => JSON.parse(r.body).count)).toEqual([4, 2]);
     expect(requests[1].at - sentAt).toBeGreaterThanOrEqual(550); // the rest waited maxWaitMs

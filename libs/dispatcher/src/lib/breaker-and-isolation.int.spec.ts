@@ -53,7 +53,7 @@ describe('dispatcher (Kafka): circuit breakers and isolation', () => {
     await h.events.waitForType('channel.circuit-closed.v1', 1, (a) => a.channelId === channel.id, 10_000);
     const all = [...first, ...later];
     const outcomes = await h.events.outcomes(all.map((d) => d.transactionId));
-    expect(Object.values(outcomes)).toEqual(Array(all.length).fill('transaction.accepted.v1'));
+    expect(Object.values(outcomes)).toEqual(Array(all.length).fill('ACCEPTED'));
     const requests = receiver.requestsTo(hook);
     const probe = requests[sentWhileOpen];
     expect(probe.at - openedAt).toBeGreaterThanOrEqual(breaker.resetTimeoutMs - 50);
@@ -91,7 +91,7 @@ describe('dispatcher (Kafka): circuit breakers and isolation', () => {
     await h.events.waitForType('channel.circuit-opened.v1', 1, (a) => a.channelId === channel.id);
     const [waiting] = await h.sendMany(channel, 1);
     const outcome = await h.events.outcomes([waiting.transactionId], 10_000);
-    expect(outcome[waiting.transactionId]).toBe('transaction.failed.v1');
+    expect(outcome[waiting.transactionId]).toBe('FAILED');
     expect(h.events.of('delivery.attempted.v1', (a) => a.transactionId === waiting.transactionId)).toEqual([]);
     await h.events.waitForType('delivery.exhausted.v1', 1, (a) => a.transactionId === waiting.transactionId);
   });
@@ -107,7 +107,7 @@ describe('dispatcher (Kafka): circuit breakers and isolation', () => {
     expect(throttled.body).toMatchObject({ circuit: 'CLOSED', throttledUntil: expect.any(String) });
     const [late] = await h.sendMany(channel, 1);
     const outcomes = await h.events.outcomes([...ds, late].map((d) => d.transactionId));
-    expect(Object.values(outcomes)).toEqual(Array(5).fill('transaction.accepted.v1'));
+    expect(Object.values(outcomes)).toEqual(Array(5).fill('ACCEPTED'));
     const requests = receiver.requestsTo(hook);
     expect(requests[4].at - requests[3].at).toBeGreaterThanOrEqual(900); // nothing went out while throttled
     expect(h.events.of('channel.circuit-opened.v1', (a) => a.channelId === channel.id)).toEqual([]);
@@ -148,7 +148,7 @@ describe('dispatcher (Kafka): circuit breakers and isolation', () => {
     expect(Date.now() - mixedAt).toBeLessThan(2_000);
     // The hanging ones end by their timeout, FAILED (no retries), five at a time.
     const outcomes = await h.events.outcomes(stuck.map((d) => d.transactionId), 20_000);
-    expect(new Set(Object.values(outcomes))).toEqual(new Set(['transaction.failed.v1']));
+    expect(new Set(Object.values(outcomes))).toEqual(new Set(['FAILED']));
   });
 
   it('slow channels cannot take the whole budget of requests in flight', async () => {

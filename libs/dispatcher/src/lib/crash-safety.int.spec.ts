@@ -46,7 +46,7 @@ describe('dispatcher (Kafka): SIGKILL mid-flight', () => {
     second = await startWaybill('dispatcher', { ...h.env, PORT: String(await freePort()) }, 60_000);
     const ids = ds.map((d) => d.transactionId);
     const outcomes = await h.events.outcomes(ids, 60_000);
-    expect(new Set(Object.values(outcomes))).toEqual(new Set(['transaction.accepted.v1']));
+    expect(new Set(Object.values(outcomes))).toEqual(new Set(['ACCEPTED']));
     // The dead process's leases were taken back once its partition moved (session timeout, 10 s),
     // not when they ran out (a minute).
     expect(Date.now() - crashedAt).toBeLessThan(40_000);
@@ -84,7 +84,7 @@ describe('dispatcher (Kafka): a graceful stop with a request hanging', () => {
     expect(h.events.of('delivery.attempted.v1', (a) => a.transactionId === d.transactionId)).toEqual([]);
 
     await h.startDispatcher();
-    expect((await h.events.outcomes([d.transactionId], 60_000))[d.transactionId]).toBe('transaction.accepted.v1');
+    expect((await h.events.outcomes([d.transactionId], 60_000))[d.transactionId]).toBe('ACCEPTED');
     expect(receiver.requestsTo(hook)).toHaveLength(2);
     expect(h.events.of('delivery.attempted.v1', (a) => a.transactionId === d.transactionId)).toEqual([
       expect.objectContaining({ attempt: 1, statusCode: 200, outcome: 'ACCEPTED' }),

@@ -102,7 +102,7 @@ describe('dispatcher (embedded): pull channels', () => {
     const back = await messages(channel, '?waitMs=5000');
     expect(back.body.data).toEqual([expect.objectContaining({ deliveryId: d.deliveryId, attempt: 2 })]);
     // The second lease runs out too: its policy (one retry) is spent, and nobody has to poll for it.
-    expect((await h.events.outcomes([d.transactionId], 10_000))[d.transactionId]).toBe('transaction.failed.v1');
+    expect((await h.events.outcomes([d.transactionId], 10_000))[d.transactionId]).toBe('FAILED');
     expect(h.events.of('delivery.attempted.v1', (a) => a.transactionId === d.transactionId).map((a) => [a.attempt, a.outcome])).toEqual([
       [1, 'RETRYABLE'],
       [2, 'RETRYABLE'],

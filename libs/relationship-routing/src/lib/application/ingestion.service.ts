@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { ChannelState, TransactionHeader } from '@waybill/contracts';
-import { eventMessage, GroupCommit, MessageTransport, Outbox, OutgoingMessage } from '@waybill/messaging';
+import { GroupCommit, MessageTransport, Outbox, OutgoingMessage } from '@waybill/messaging';
 import { ChannelReplica, MetricsRegistry, newId, ProblemError, Problems, TRANSPORT, validate } from '@waybill/platform';
 import { ROUTING_DB } from '../adapters/db/routing.migrations';
 import { checkDocument, checkPayload, requestFingerprint } from '../domain/payload.rules';
@@ -84,8 +84,8 @@ const ITEM_BYTES_ESTIMATE = 4 * 1024;
  * The way in for transactions, one or a batch at a time. Concurrent calls are taken together
  * (`GroupCommit`): a group finds every item's relationship in one query, checks each item (body,
  * channel, payload), then in ONE database transaction claims the Idempotency-Keys, stores the
- * transactions with their payloads in one bulk insert, and appends `transaction.received`,
- * `transaction.routed` and `delivery.requested` of each to the outbox; every caller of the group is
+ * transactions with their payloads in one bulk insert, and appends `transaction.received` (which
+ * names the first delivery) and `delivery.requested` of each to the outbox; every caller of the group is
  * answered once it is committed and the outbox flushed (durable, and visible to every later call).
  * An item that fails a check changes nothing and is answered with its problem; the others go on.
  */
@@ -307,14 +307,7 @@ export class IngestionService {
     );
     for (const r of toStore) {
       const { orgId, now } = r.request;
-      emit(
-        eventMessage(
-          'transaction.received.v1',
-          { orgId, key: r.header.id, data: { ...r.header, channelId: r.channel.id, format: r.channel.format, payloadBytes: r.bytes } },
-          now,
-        ),
-        ...this.routing.deliveryEvents(orgId, r.header, r.channel.id, r.channel.format, r.payload, 1, now),
-      );
+      emit(...this.routing.firstDelivery(orgId, r.header, r.channel.id, r.channel.format, r.payload, r.bytes, now));
       results.set(r, { ok: true, transaction: accepted(r), replayed: false, ...(r.key !== undefined && { idempotencyKey: r.key }) });
     }
     return results;

@@ -11,7 +11,32 @@ import type { RelationshipRow } from './relationships.service';
 export class RoutingService {
   constructor(private readonly channels: ChannelReplica) {}
 
-  /** `transaction.routed` and `delivery.requested` of one delivery (a generation) of a transaction. */
+  /**
+   * A new transaction's events: `transaction.received.v2`, which names its first delivery, and that
+   * delivery's `delivery.requested`.
+   */
+  firstDelivery(
+    orgId: string,
+    header: TransactionHeader,
+    channelId: string,
+    format: Format,
+    payload: unknown,
+    payloadBytes: number,
+    now: Date,
+  ): OutgoingMessage[] {
+    const deliveryId = newId('dl');
+    const transactionId = header.id;
+    return [
+      eventMessage(
+        'transaction.received.v2',
+        { orgId, key: transactionId, data: { ...header, channelId, format, payloadBytes, deliveryId, generation: 1 } },
+        now,
+      ),
+      this.requested(orgId, header, channelId, deliveryId, format, payload, 1, now),
+    ];
+  }
+
+  /** `transaction.routed` and `delivery.requested` of a later delivery (a generation) of a transaction. */
   deliveryEvents(
     orgId: string,
     header: TransactionHeader,
@@ -25,12 +50,25 @@ export class RoutingService {
     const transactionId = header.id;
     return [
       eventMessage('transaction.routed.v1', { orgId, key: transactionId, data: { transactionId, channelId, deliveryId, generation } }, now),
-      eventMessage(
-        'delivery.requested.v1',
-        { orgId, key: channelId, data: { deliveryId, transactionId, channelId, generation, format, transaction: header, payload } },
-        now,
-      ),
+      this.requested(orgId, header, channelId, deliveryId, format, payload, generation, now),
     ];
+  }
+
+  private requested(
+    orgId: string,
+    header: TransactionHeader,
+    channelId: string,
+    deliveryId: string,
+    format: Format,
+    payload: unknown,
+    generation: number,
+    now: Date,
+  ): OutgoingMessage {
+    return eventMessage(
+      'delivery.requested.v1',
+      { orgId, key: channelId, data: { deliveryId, transactionId: header.id, channelId, generation, format, transaction: header, payload } },
+      now,
+    );
   }
 
   /**

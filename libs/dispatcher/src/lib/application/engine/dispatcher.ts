@@ -443,39 +443,24 @@ export class Dispatcher implements DispatcherGauges {
     };
     const events = work.deliveries.map((d) => ev.attempted(d, record, now));
     const each = (f: (d: Delivery) => OutgoingMessage | OutgoingMessage[]) => events.push(...work.deliveries.flatMap(f));
-    switch (outcome) {
-      case 'ACCEPTED':
-        each((d) => ev.accepted(d, 'PARTNER', now));
-        return { events, retry: null };
-      case 'DISPATCHED':
-        each((d) => ev.dispatched(d, now));
-        return { events, retry: null };
-      case 'REJECTED':
-        each((d) => ev.rejected(d, statusCode, now));
-        return { events, retry: null };
-      case 'FAILED':
-        each((d) => ev.failed(d, result.exchange.kind === 'refused' ? (result.error ?? 'destination refused') : `the partner answered ${statusCode}`, now));
-        return { events, retry: null };
-      case 'RETRYABLE': {
-        const firstSeenAt = work.firstSeenAt;
-        const decision = nextRetry(channel.retryPolicy, {
-          attempt: work.attempt,
-          firstAttemptAt: firstSeenAt,
-          now,
-          retryAfterMs: parseRetryAfter(result.retryAfter, now),
-          random: Math.random(),
-        });
-        const last = result.error ?? (statusCode !== null ? `HTTP ${statusCode}` : null);
-        if (!decision.retry) {
-          each((d) => ev.spent(d, `${decision.reason}; last: ${last}`, work.attempt, last, now));
-          return { events, retry: null };
-        }
-        each((d) => ev.retryScheduled(d, work.attempt + 1, decision.dueAt, now));
-        return { events, retry: { attempt: work.attempt + 1, dueAt: decision.dueAt, expiresAt: policyDeadline(channel.retryPolicy, firstSeenAt) } };
-      }
-      default:
-        return assertNever(outcome);
+    // An attempt whose answer ends the delivery says so itself (see `delivery.attempted` in the
+    // fold): no terminal event beside it — one event per delivery, not two.
+    if (outcome !== 'RETRYABLE') return { events, retry: null };
+    const firstSeenAt = work.firstSeenAt;
+    const decision = nextRetry(channel.retryPolicy, {
+      attempt: work.attempt,
+      firstAttemptAt: firstSeenAt,
+      now,
+      retryAfterMs: parseRetryAfter(result.retryAfter, now),
+      random: Math.random(),
+    });
+    const last = result.error ?? (statusCode !== null ? `HTTP ${statusCode}` : null);
+    if (!decision.retry) {
+      each((d) => ev.spent(d, `${decision.reason}; last: ${last}`, work.attempt, last, now));
+      return { events, retry: null };
     }
+    each((d) => ev.retryScheduled(d, work.attempt + 1, decision.dueAt, now));
+    return { events, retry: { attempt: work.attempt + 1, dueAt: decision.dueAt, expiresAt: policyDeadline(channel.retryPolicy, firstSeenAt) } };
   }
 
   /**
