@@ -11,6 +11,10 @@ import { CreateEmbeddedLog1732370000000 } from './embedded-log.migrations';
 
 const CHANNEL = 'waybill_log';
 const SCHEMA = 'messaging';
+/** The application name of every instance's LISTEN connection: how instances find one another. */
+const LISTENER_NAME = 'waybill-messaging-listen';
+/** How often an instance looks again for others on its database (ms). */
+const PEERS_CHECK_MS = 5_000;
 /** Without a notification (a lost LISTEN connection, say) a reader still looks this often. */
 const IDLE_RECHECK_MS = 5_000;
 
@@ -43,6 +47,15 @@ export class EmbeddedTransport implements MessageTransport {
   /** Topics to announce to other instances, sent by one NOTIFY statement at a time. */
   private readonly toAnnounce = new Set<string>();
   private announcing: Promise<void> | null = null;
+  /**
+   * Whether another instance listens on this database (its readers need telling). Most often none
+   * does: the standalone app is one process, and a NOTIFY per commit would be its most frequent
+   * statement. Set by another instance's hello, checked again every `PEERS_CHECK_MS`.
+   */
+  private peers = false;
+  private peersTimer: NodeJS.Timeout | null = null;
+  /** The backend of this instance's LISTEN connection (not a peer). */
+  private listenerPid: number | null = null;
 
   private constructor(
     private readonly ds: DataSource,
@@ -94,6 +107,7 @@ export class EmbeddedTransport implements MessageTransport {
   private committed(topics: Iterable<string> | undefined): void {
     const written = topics ? new Set(topics) : null;
     for (const r of this.readers) if (!written || written.has(r.topic)) r.wake();
+    if (!this.peers) return;
     for (const t of written ?? ['*']) this.toAnnounce.add(t);
     this.announcing ??= this.announce().finally(() => {
       this.announcing = null;
@@ -143,6 +157,7 @@ export class EmbeddedTransport implements MessageTransport {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.peersTimer) clearInterval(this.peersTimer);
     await this.announcing;
     await Promise.all([...this.readers].map((r) => r.stop()));
     this.readers.clear();
@@ -163,10 +178,11 @@ export class EmbeddedTransport implements MessageTransport {
   }
 
   private async listen(): Promise<void> {
-    const client = new Client({ connectionString: this.opts.url, application_name: 'waybill-messaging-listen' });
+    const client = new Client({ connectionString: this.opts.url, application_name: LISTENER_NAME });
     client.on('notification', (n) => {
       const [from, topic] = (n.payload ?? '').split(' ', 2);
       if (from === this.instance) return; // woken in process already
+      this.peers = true; // another instance is here: tell it of our commits too
       for (const r of this.readers) if (topic === '*' || r.topic === topic) r.wake();
     });
     client.on('error', (err) => {
@@ -178,6 +194,26 @@ export class EmbeddedTransport implements MessageTransport {
     await client.connect();
     await client.query(`LISTEN ${CHANNEL}`);
     this.listener = client;
+    // Hello to the instances already here: they start telling us of their commits.
+    const hello = await client.query(`SELECT pg_backend_pid() AS pid, pg_notify('${CHANNEL}', $1 || ' *')`, [this.instance]);
+    this.listenerPid = hello.rows[0].pid as number;
+    await this.checkPeers();
+    this.peersTimer ??= setInterval(() => void this.checkPeers(), PEERS_CHECK_MS).unref();
+  }
+
+  /** Whether any other instance listens (an instance gone stops being told within `PEERS_CHECK_MS`). */
+  private async checkPeers(): Promise<void> {
+    const pid = this.listenerPid;
+    if (pid === null || this.closed) return;
+    try {
+      const [{ n }]: { n: number }[] = await this.ds.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND pid <> $2`,
+        [LISTENER_NAME, pid],
+      );
+      this.peers = n > 0;
+    } catch (err) {
+      if (!this.closed) this.opts.log.warn({ err }, 'embedded log: could not look for other instances');
+    }
   }
 
   private async reconnect(): Promise<void> {
