@@ -9,10 +9,8 @@ import { ConfigError, loadConfig, WaybillConfig } from './config/config';
 import { createLogger, NestPinoLogger } from './logging/logger';
 import { PlatformModule } from './platform.module';
 import { ProblemFilter } from './http/problem.filter';
+import { applyBodyLimit, clientErrorHandler, DEFAULT_BODY_LIMIT_BYTES, frameworkErrors, HttpGate, MAX_PATH_PARAM_LENGTH } from './http/http-gate';
 import { postgresUnreachable, UnreachableError } from './startup-errors';
-
-/** Largest request body accepted (a batch of transactions); each payload has its own 1 MiB limit. */
-export const BODY_LIMIT_BYTES = 32 * 1024 * 1024;
 
 export interface ServiceSpec {
   /** Names the process in logs and in Kafka's client id. */
@@ -60,12 +58,18 @@ export async function startService(spec: ServiceSpec, env: NodeJS.ProcessEnv = p
     @Module({ imports: [PlatformModule.forRoot({ config, logger: log, transport }), ...spec.modules] })
     class RootModule {}
 
-    const app = await NestFactory.create<NestFastifyApplication>(
-      RootModule,
-      new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES }),
-      { logger: new NestPinoLogger(log), abortOnError: false },
-    );
+    // Every error is problem+json, the HTTP layer's too; bodies are read only after the gate, up
+    // to each route's own limit (`BodyLimit`).
+    const adapter = new FastifyAdapter({
+      bodyLimit: DEFAULT_BODY_LIMIT_BYTES,
+      routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
+      frameworkErrors,
+      clientErrorHandler,
+    });
+    adapter.getInstance().addHook('onRoute', applyBodyLimit);
+    const app = await NestFactory.create<NestFastifyApplication>(RootModule, adapter, { logger: new NestPinoLogger(log), abortOnError: false });
     app.useGlobalFilters(new ProblemFilter(log));
+    adapter.getInstance().addHook('onRequest', app.get(HttpGate).onRequest);
     await app.listen(config.port ?? spec.defaultPort, config.host);
     const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
     log.info({ url, transport: transport.kind }, `${spec.name} is serving`);

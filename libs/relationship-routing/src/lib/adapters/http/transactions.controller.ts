@@ -1,8 +1,10 @@
 import { Body, Controller, Headers, Post, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { ApiDoc, ApiKeyGuard, ApiTag, OrgId, ProblemError, validate } from '@waybill/platform';
+import { ApiDoc, ApiKeyGuard, ApiTag, BodyLimit, OrgId, ProblemError, validate } from '@waybill/platform';
 import { IngestionService, IngestResult } from '../../application/ingestion.service';
-import { IdempotencyKey, SendBatchDoc, SendBatchInput, SendTransactionInput } from '../../domain/transaction.input';
+import {
+  IdempotencyKey, MAX_BATCH_BODY_BYTES, MAX_TRANSACTION_BODY_BYTES, SendBatchDoc, SendBatchInput, SendTransactionInput,
+} from '../../domain/transaction.input';
 import { BatchAccepted, TransactionAccepted } from './routing.schemas';
 
 const IDEMPOTENCY_HEADER = {
@@ -22,12 +24,13 @@ export class TransactionsController {
 
   /** `202` with the new transaction; `200` with the first one when the Idempotency-Key replays it. */
   @Post()
+  @BodyLimit(MAX_TRANSACTION_BODY_BYTES)
   @ApiDoc({
     summary: 'Send a transaction',
     description:
       'By `relationshipId`, or by `senderId`, `receiverId` and `transactionType`. The payload is any JSON value for a JSON ' +
       'channel, or the document as a string for XML (well-formed) and X12 (starting with ISA). 404: unknown relationship; ' +
-      '422: the relationship has no channel; 413: the payload is over 1 MiB.',
+      '422: the relationship has no channel; 413: the payload is over 1 MiB, or the body over 2,162,688 bytes.',
     body: SendTransactionInput,
     headers: IDEMPOTENCY_HEADER,
     responses: {
@@ -48,12 +51,13 @@ export class TransactionsController {
   }
 
   @Post('batch')
+  @BodyLimit(MAX_BATCH_BODY_BYTES)
   @ApiDoc({
     summary: 'Send a batch of transactions',
     description:
       'Up to 500, taken in one database transaction and answered item by item, in order: `{ id, … }` or `{ error }` (a problem ' +
       'whose paths point into the batch), each with its `idempotencyKey` when it had one. An item that fails changes nothing; ' +
-      'the others are accepted.',
+      'the others are accepted. The body is at most 32 MiB (413 beyond).',
     body: SendBatchDoc,
     responses: { 202: { description: 'One result per item.', schema: BatchAccepted } },
   })

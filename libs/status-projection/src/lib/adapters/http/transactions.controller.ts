@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
+import { identifier, timestamp } from '@waybill/contracts';
 import { TRANSACTION_STATUSES } from '@waybill/delivery';
 import { ApiDoc, ApiKeyGuard, ApiTag, ListQuery, OrgId, pageSchema, validate } from '@waybill/platform';
 import { TransactionsQuery } from '../../application/transactions.query';
@@ -9,7 +10,7 @@ import { RedeliverySweeps } from '../../application/redelivery-sweep.service';
 const Status = z.enum(['PENDING', 'SENDING', 'ACCEPTED', 'DISPATCHED', 'REJECTED', 'FAILED'] satisfies typeof TRANSACTION_STATUSES);
 /** What can be redelivered: every status but those with a delivery in flight. */
 const SettledStatus = z.enum(['ACCEPTED', 'DISPATCHED', 'REJECTED', 'FAILED']);
-const Time = z.iso.datetime({ offset: true }).describe('RFC 3339');
+const Time = timestamp().describe('RFC 3339, years 0001–9999, offsets up to ±14:00');
 
 /** `?status=` may repeat (`?status=FAILED&status=REJECTED`); a comma-separated list is read too. */
 const Statuses = z
@@ -19,8 +20,8 @@ const Statuses = z
 
 const ListTransactions = ListQuery.extend({
   status: Statuses.optional().describe('Any of these statuses; may repeat.'),
-  channelId: z.string().min(1).max(200).optional(),
-  relationshipId: z.string().min(1).max(200).optional(),
+  channelId: identifier().optional(),
+  relationshipId: identifier().optional(),
   createdAfter: Time.optional().describe('Created at or after (inclusive).'),
   createdBefore: Time.optional().describe('Created before (exclusive).'),
 }).strict();
@@ -28,7 +29,7 @@ const ListTransactions = ListQuery.extend({
 const SweepInput = z
   .object({
     status: SettledStatus.describe('Transactions of this status are redelivered (one with a delivery in flight cannot be).'),
-    channelId: z.string().min(1).max(200).optional(),
+    channelId: identifier().optional(),
     createdAfter: Time.optional(),
     createdBefore: Time.optional(),
   })
