@@ -26,6 +26,8 @@ const ROUTES: [string, string, ServiceName][] = [
   ['GET', `/v1/channels/${ID}/messages?limit=100&waitMs=20000`, 'dispatcher'],
   ['POST', `/v1/channels/${ID}/messages/ack`, 'dispatcher'],
   ['POST', `/v1/channels/${ID}/messages/nack`, 'dispatcher'],
+  // Egress: dispatcher
+  ['GET', '/v1/egress', 'dispatcher'],
   // Settings: channel-registry
   ['GET', '/v1/settings', 'channel-registry'],
   ['PUT', '/v1/settings/default-inbound-channel', 'channel-registry'],

@@ -9,6 +9,7 @@ export function serviceFor(method: string, path: string): ServiceName | null {
   const p = path.split('?')[0];
   if (/^\/v1\/(organizations|api-keys|settings)(\/|$)/.test(p)) return 'channel-registry';
   if (/^\/v1\/channels\/[^/]+\/(test|health|messages)(\/|$)/.test(p)) return 'dispatcher';
+  if (/^\/v1\/egress\/?$/.test(p)) return 'dispatcher';
   if (/^\/v1\/channels(\/|$)/.test(p)) return 'channel-registry';
   if (/^\/v1\/relationships(\/|$)/.test(p)) return 'relationship-routing';
   if (method === 'POST' && /^\/v1\/transactions(\/batch)?\/?$/.test(p)) return 'relationship-routing';
