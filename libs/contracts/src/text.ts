@@ -46,6 +46,7 @@ const OFFSET = /(?:Z|([+-])(\d{2}):(\d{2}))$/i;
 
 /** Why `s`, already an RFC 3339 date-time, cannot be used as a time; null when it can. */
 export function timestampProblem(s: string): string | null {
+  if (!/^\d{4}-/.test(s)) return null; // not a date-time at all: the format check says so
   const year = Number(s.slice(0, 4));
   if (!(year >= 1 && year <= 9999)) return 'the year must be 0001–9999';
   const m = OFFSET.exec(s);
