@@ -261,6 +261,27 @@ describe('hostile input never answers 5xx, and every error is problem+json', () 
     });
   });
 
+  describe('the key is checked before the body is read', () => {
+    it('every route behind a key (as /openapi.json documents it) answers 401 to a call without one, its broken body unread', async () => {
+      const doc = (await api.get('/openapi.json')).body as { paths: Record<string, Record<string, { security?: unknown[] }>> };
+      let checked = 0;
+      for (const [path, ops] of Object.entries(doc.paths)) {
+        for (const [method, op] of Object.entries(ops)) {
+          if (!op.security?.length) continue;
+          const concrete = path.replace(/\{[^}]+\}/g, 'id_1');
+          const res = await w.anonymous.call<any>(method.toUpperCase(), concrete, '{"broken": ', { 'content-type': 'application/json' });
+          expect({ route: `${method} ${path}`, status: res.status, type: res.headers['content-type'] }).toEqual({
+            route: `${method} ${path}`,
+            status: 401,
+            type: expect.stringContaining('application/problem+json'),
+          });
+          checked++;
+        }
+      }
+      expect(checked).toBeGreaterThan(30);
+    });
+  });
+
   describe('properties over every endpoint', () => {
     it('property: a hostile path id on any route', async () => {
       await fc.assert(

@@ -36,7 +36,7 @@ describe('OpenAPI from routes', () => {
       required: ['name'],
       additionalProperties: false,
     });
-    expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '401', '404', '409']);
+    expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '401', '404', '409', '413']);
     expect(op.responses['409']).toEqual({ $ref: '#/components/responses/Problem409' });
   });
 
