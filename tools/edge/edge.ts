@@ -1,7 +1,7 @@
 import http from 'node:http';
-import { Agent, request } from 'undici';
 import path from 'node:path';
-import { consoleFiles, mergeDocuments, serviceFor, ServiceName } from '@waybill/platform';
+import { Agent, request } from 'undici';
+import { clientProblem, consoleFiles, mergeDocuments, problemBody, ProblemError, rawProblemResponse, serviceFor, ServiceName } from '@waybill/platform';
 
 export type Upstreams = Record<ServiceName, string>;
 
@@ -10,15 +10,36 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'up
 /** The web console's build, which the edge serves at `/` as the standalone app does. */
 export const CONSOLE_DIR = path.resolve(__dirname, '../../apps/console/dist');
 
+/** Bodies up to this size go through the edge whole (one write each way); larger ones stream. */
+const SMALL_BODY_BYTES = 256 * 1024;
+
+/** Answers `problem` (problem+json, like every error of the API); closes the connection if the request is still arriving. */
+function answerProblem(req: http.IncomingMessage, res: http.ServerResponse, problem: ProblemError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(problem.status, { 'content-type': 'application/problem+json', ...(req.complete ? {} : { connection: 'close' }) });
+  res.end(JSON.stringify(problemBody(problem)));
+}
+
 /**
  * The edge router of the distributed mode on a machine without nginx: one origin for the public
  * API, each path proxied to the service that owns it (see `serviceFor`), and the web console at
- * `/` (every other path: the same files and headers as the standalone app's).
+ * `/` (every other path: the same files and headers as the standalone app's). Its own errors (no
+ * such route, a service that does not answer, a request Node cannot parse) are problem+json too.
  */
 export function startEdge(port: number, upstreams: Upstreams, host = '127.0.0.1', consoleDir: string | null = CONSOLE_DIR): Promise<http.Server> {
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
   const files = consoleDir ? consoleFiles(consoleDir) : null;
   const server = http.createServer((req, res) => {
+    try {
+      route(req, res);
+    } catch (err) {
+      answerProblem(req, res, new ProblemError(502, 'BAD_GATEWAY', 'Bad gateway', `The request could not be passed on: ${(err as Error).message}`));
+    }
+  });
+  const route = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (req.url === '/health/live' || req.url === '/health/ready') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
       return;
@@ -27,16 +48,13 @@ export function startEdge(port: number, upstreams: Upstreams, host = '127.0.0.1'
       // Each service documents its own endpoints; the edge, which composes them, serves them as one.
       void servedDocument(upstreams, agent).then(
         (doc) => res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(doc)),
-        (err: Error) => res.writeHead(502, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ type: 'about:blank', title: 'Bad gateway', status: 502, detail: err.message })),
+        (err: Error) => answerProblem(req, res, new ProblemError(502, 'BAD_GATEWAY', 'Bad gateway', err.message)),
       );
       return;
     }
     const service = serviceFor(req.method ?? 'GET', req.url ?? '/');
     if (!service) {
-      const notFound = () => {
-        res.writeHead(404, { 'content-type': 'application/problem+json' });
-        res.end(JSON.stringify({ type: 'about:blank', title: 'Not found', status: 404, detail: 'No such resource.' }));
-      };
+      const notFound = () => answerProblem(req, res, new ProblemError(404, 'NOT_FOUND', 'Not found', 'No such resource.'));
       if (!files) return notFound();
       files(req, res).then(
         (served) => served || notFound(),
@@ -48,40 +66,66 @@ export function startEdge(port: number, upstreams: Upstreams, host = '127.0.0.1'
     for (const [k, v] of Object.entries(req.headers)) {
       if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
     }
+    const failed = (err: Error) => answerProblem(req, res, new ProblemError(502, 'BAD_GATEWAY', 'Bad gateway', `${service} did not answer: ${err.message}`));
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-    const length = Number(req.headers['content-length']);
-    // A small body is read whole and sent with the request's head; a large one streams through.
-    const body: Promise<Buffer | http.IncomingMessage | undefined> = !hasBody
-      ? Promise.resolve(undefined)
-      : length <= SMALL_BODY_BYTES
-        ? readAll(req)
-        : Promise.resolve(req);
-    body
-      .then((b) => request(`${upstreams[service]}${req.url}`, { method: req.method as 'GET', headers, body: b, dispatcher: agent }))
-      .then(
-        async (up) => {
-          const out: Record<string, string | string[]> = {};
-          for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-          res.writeHead(up.statusCode, out);
-          if (Number(up.headers['content-length']) <= SMALL_BODY_BYTES) {
-            res.end(Buffer.from(await up.body.arrayBuffer())); // the head and the body in one write
-            return;
-          }
-          for await (const chunk of up.body) res.write(chunk);
-          res.end();
-        },
-        (err: Error) => {
-          if (res.headersSent) return void res.destroy(err);
-          res.writeHead(502, { 'content-type': 'application/problem+json' });
-          res.end(JSON.stringify({ type: 'about:blank', title: 'Bad gateway', status: 502, detail: `${service}: ${err.message}` }));
-        },
-      );
+    // A small body is read whole and sent with the request's head; a large one streams through
+    // (so that a service refusing it early — a 401, a 413 — stops it early).
+    if (hasBody && Number(req.headers['content-length']) <= SMALL_BODY_BYTES) {
+      readAll(req).then((body) => forward(agent, upstreams[service], req, headers, body, res, failed), failed);
+    } else {
+      forward(agent, upstreams[service], req, headers, hasBody ? req : undefined, res, failed);
+    }
+  };
+  // A request Node cannot parse (a control byte in a header, headers too large) gets a problem too.
+  server.on('clientError', (err: Error & { code?: string }, socket) => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    if (socket.writable) socket.write(rawProblemResponse(clientProblem(err.code)));
+    socket.destroy();
   });
   return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
 }
 
-/** Bodies up to this size go through the edge whole (one write each way); larger ones stream. */
-const SMALL_BODY_BYTES = 256 * 1024;
+/**
+ * Sends one request upstream with undici's handler interface (no stream or promise per request)
+ * and writes the answer to `res`: a small one whole, with its head, in one write.
+ */
+function forward(
+  agent: Agent,
+  origin: string,
+  req: http.IncomingMessage,
+  headers: Record<string, string>,
+  body: Buffer | http.IncomingMessage | undefined,
+  res: http.ServerResponse,
+  failed: (err: Error) => void,
+): void {
+  let chunks: Buffer[] | null = null;
+  agent.dispatch(
+    { origin, path: req.url ?? '/', method: (req.method ?? 'GET') as 'GET', headers, body },
+    {
+      onRequestStart() {},
+      onResponseStart(_controller, statusCode, upHeaders) {
+        const out: Record<string, string | string[]> = {};
+        for (const [k, v] of Object.entries(upHeaders)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+        // The service answered before the body was all sent (a 401, a 413): the rest is not read.
+        if (!req.complete) out.connection = 'close';
+        res.writeHead(statusCode, out);
+        if (Number(upHeaders['content-length']) <= SMALL_BODY_BYTES) chunks = [];
+      },
+      onResponseData(_controller, chunk) {
+        if (chunks) chunks.push(chunk);
+        else res.write(chunk);
+      },
+      onResponseEnd() {
+        if (chunks) res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+        else res.end();
+      },
+      onResponseError(_controller, err) {
+        if (res.headersSent) res.destroy();
+        else failed(err);
+      },
+    },
+  );
+}
 
 function readAll(stream: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {

@@ -114,6 +114,7 @@ describe('channel registry', () => {
         auth: { type: 'NONE' },
         signing: { enabled: false },
         headers: {},
+        secretHeaders: [],
         enabled: true,
         timeoutMs: 30_000,
         retryPolicy: { strategy: 'fixed', maxRetries: 3, delayMs: 30_000 },

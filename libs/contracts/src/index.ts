@@ -6,3 +6,4 @@ export * from './events/channel.events';
 export * from './events/relationship.events';
 export * from './events/transaction.events';
 export * from './events/alert.events';
+export * from './text';

@@ -8,13 +8,11 @@ import { EmbeddedTransport, KafkaTransport, MessageTransport } from '@waybill/me
 import { ConfigError, loadConfig, WaybillConfig } from './config/config';
 import { createLogger, NestPinoLogger } from './logging/logger';
 import { PlatformModule } from './platform.module';
-import { problemJson, ProblemFilter } from './http/problem.filter';
-import { ProblemError } from './http/problem';
+import { ProblemFilter } from './http/problem.filter';
+import { problemBody, ProblemError } from './http/problem';
 import { consoleFiles } from './http/console-files';
+import { applyBodyLimit, clientErrorHandler, DEFAULT_BODY_LIMIT_BYTES, frameworkErrors, HttpGate, MAX_PATH_PARAM_LENGTH } from './http/http-gate';
 import { postgresUnreachable, UnreachableError } from './startup-errors';
-
-/** Largest request body accepted (a batch of transactions); each payload has its own 1 MiB limit. */
-export const BODY_LIMIT_BYTES = 32 * 1024 * 1024;
 
 export interface ServiceSpec {
   /** Names the process in logs and in Kafka's client id. */
@@ -64,12 +62,18 @@ export async function startService(spec: ServiceSpec, env: NodeJS.ProcessEnv = p
     @Module({ imports: [PlatformModule.forRoot({ config, logger: log, transport }), ...spec.modules] })
     class RootModule {}
 
-    const app = await NestFactory.create<NestFastifyApplication>(
-      RootModule,
-      new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES }),
-      { logger: new NestPinoLogger(log), abortOnError: false },
-    );
+    // Every error is problem+json, the HTTP layer's too; bodies are read only after the gate, up
+    // to each route's own limit (`BodyLimit`).
+    const adapter = new FastifyAdapter({
+      bodyLimit: DEFAULT_BODY_LIMIT_BYTES,
+      routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
+      frameworkErrors,
+      clientErrorHandler,
+    });
+    adapter.getInstance().addHook('onRoute', applyBodyLimit);
+    const app = await NestFactory.create<NestFastifyApplication>(RootModule, adapter, { logger: new NestPinoLogger(log), abortOnError: false });
     app.useGlobalFilters(new ProblemFilter(log));
+    adapter.getInstance().addHook('onRequest', app.get(HttpGate).onRequest);
     if (spec.consoleDir) serveConsole(app, spec.consoleDir);
     await app.listen(config.port ?? spec.defaultPort, config.host);
     const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
@@ -108,7 +112,7 @@ function serveConsole(app: NestFastifyApplication, dir: string): void {
       if (await files(req.raw, reply.raw)) return;
       reply.raw
         .writeHead(404, { 'content-type': 'application/problem+json' })
-        .end(JSON.stringify(problemJson(new ProblemError(404, 'NOT_FOUND', 'Not found', 'No such resource.'))));
+        .end(JSON.stringify(problemBody(new ProblemError(404, 'NOT_FOUND', 'Not found', 'No such resource.'))));
     });
 }
 

@@ -3,6 +3,8 @@ export * from './config/config';
 export * from './logging/logger';
 export * from './http/problem';
 export * from './http/problem.filter';
+export * from './http/http-gate';
+export * from './access/route-auth';
 export * from './access/api-key';
 export * from './access/access.replica';
 export * from './access/guards';

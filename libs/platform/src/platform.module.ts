@@ -1,4 +1,5 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import type { Logger } from 'pino';
 import type { MessageTransport } from '@waybill/messaging';
 import { SecretBox } from '@waybill/security';
@@ -6,6 +7,8 @@ import { CONFIG, LOGGER, TRANSPORT } from './tokens';
 import type { WaybillConfig } from './config/config';
 import { AccessReplica } from './access/access.replica';
 import { AdminKeyGuard, ApiKeyGuard } from './access/guards';
+import { RouteAuth } from './access/route-auth';
+import { HttpGate } from './http/http-gate';
 import { HealthController, HealthRegistry } from './health/health';
 import { DataSourceCloser } from './service-database';
 import { OpenApiModule } from './openapi/openapi.module';
@@ -29,7 +32,7 @@ export class PlatformModule {
   static forRoot(opts: PlatformOptions): DynamicModule {
     return {
       module: PlatformModule,
-      imports: [OpenApiModule, MetricsModule],
+      imports: [DiscoveryModule, OpenApiModule, MetricsModule],
       controllers: [HealthController],
       providers: [
         { provide: CONFIG, useValue: opts.config },
@@ -40,6 +43,8 @@ export class PlatformModule {
         RateLimiter,
         ApiKeyGuard,
         AdminKeyGuard,
+        RouteAuth,
+        HttpGate,
         HealthRegistry,
         DataSourceCloser,
       ],

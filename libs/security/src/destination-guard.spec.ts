@@ -1,4 +1,4 @@
-import { checkAddress, checkDestination, checkHost, parseDestinationUrl, Resolver } from './destination-guard';
+import { checkAddress, checkAddressAllowing, checkDestination, checkHost, parseCidrList, parseDestinationUrl, Resolver } from './destination-guard';
 
 /** A resolver that answers from a table, as a DNS server under an attacker's control could. */
 const zone: Record<string, string[]> = {
@@ -170,5 +170,35 @@ describe('checkDestination: the URL rules, then the network rules', () => {
 
   it('parses without I/O', () => {
     expect(parseDestinationUrl('https://partner.example:8443/a?b=c', true)).toEqual({ ok: true, url: new URL('https://partner.example:8443/a?b=c') });
+  });
+});
+
+describe('private targets allowed by range (an on-premises partner)', () => {
+  const allow = ['10.20.0.0/16', '127.0.0.2'];
+
+  it('parseCidrList normalises ranges and bare addresses, and names an entry that is not one', () => {
+    expect(parseCidrList(['10.20.0.0/16', '127.0.0.2', '2001:DB8::/32'])).toEqual(['10.20.0.0/16', '127.0.0.2/32', '2001:db8::/32']);
+    expect(() => parseCidrList(['10.0.0.0/8', 'ten'])).toThrow(/"ten" is not a CIDR range/);
+    expect(() => parseCidrList(['10.0.0.0/33'])).toThrow(/not a CIDR range/);
+  });
+
+  it.each(['10.20.3.4', '127.0.0.2'])('%s, in an allowed range, is allowed', (address) => {
+    expect(checkAddressAllowing(address, allow)).toBeNull();
+  });
+
+  it.each([
+    ['127.0.0.1', /loopback/],
+    ['10.21.0.1', /private/],
+    ['::ffff:127.0.0.2', /IPv4-mapped/],
+    ['64:ff9b::a14:304', /NAT64/],
+    ['169.254.169.254', /link-local/],
+  ])('%s, outside the ranges or a disguise of an address inside them, is still refused', (address, reason) => {
+    expect(checkAddressAllowing(address, allow)).toMatch(reason);
+  });
+
+  it('local names stay refused, whatever they resolve to', async () => {
+    expect(await checkHost('localhost', allow, async () => ['127.0.0.2'])).toMatch(/local or metadata host name/);
+    expect(await checkHost('erp.acme.example', allow, async () => ['10.20.0.9'])).toBeNull();
+    expect(await checkHost('erp.acme.example', allow, async () => ['10.20.0.9', '10.30.0.1'])).toMatch(/private/);
   });
 });

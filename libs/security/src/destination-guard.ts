@@ -17,9 +17,18 @@ import ipaddr from 'ipaddr.js';
  * the dispatcher connects only to an address it has just checked.
  */
 
+/**
+ * Which non-public addresses may be reached: none (`false`), all (`true`: development, tests), or
+ * only those in these CIDR ranges (`['10.20.0.0/16']`: an on-premises partner). Local names
+ * (`localhost`, `*.internal`, metadata services) are refused unless all are allowed, and an
+ * allowed range matches an address only in its own family and form (an IPv4 range never lets
+ * through the IPv4-mapped or NAT64 disguise of one of its addresses).
+ */
+export type PrivateTargets = boolean | readonly string[];
+
 export interface DestinationPolicy {
   /** Allow loopback, private and other non-public addresses (development, tests, on-premises partners). */
-  allowPrivate: boolean;
+  allowPrivate: PrivateTargets;
   /** Accept `https` only (production). */
   httpsOnly: boolean;
 }
@@ -142,6 +151,45 @@ export function isIpLiteral(hostname: string): boolean {
   return ipaddr.isValid(bareHost(hostname));
 }
 
+/**
+ * Reads a list of CIDR ranges (`10.0.0.0/8`, `2001:db8::/32`, a bare address meaning just it);
+ * throws with the entry at fault. Answers them normalised.
+ */
+export function parseCidrList(list: readonly string[]): string[] {
+  return list.map((entry) => {
+    const text = entry.trim();
+    try {
+      const [ip, bits] = text.includes('/') ? ipaddr.parseCIDR(text) : [ipaddr.parse(text), undefined];
+      const width = bits ?? (ip.kind() === 'ipv4' ? 32 : 128);
+      return `${ip.toString()}/${width}`;
+    } catch {
+      throw new Error(`${JSON.stringify(entry)} is not a CIDR range (like 203.0.113.0/24 or 2001:db8::/32)`);
+    }
+  });
+}
+
+type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
+const parsedRanges = new WeakMap<readonly string[], Range[]>();
+
+function rangesOf(list: readonly string[]): Range[] {
+  let ranges = parsedRanges.get(list);
+  if (!ranges) {
+    ranges = parseCidrList(list).map((c) => ipaddr.parseCIDR(c));
+    parsedRanges.set(list, ranges);
+  }
+  return ranges;
+}
+
+/** Why `address` may not be connected to under `allow`, or null. */
+export function checkAddressAllowing(address: string, allow: PrivateTargets): Refusal {
+  if (allow === true) return null;
+  if (allow !== false && ipaddr.isValid(address)) {
+    const ip = ipaddr.parse(address);
+    if (rangesOf(allow).some(([net, bits]) => net.kind() === ip.kind() && ip.match(net as never, bits))) return null;
+  }
+  return checkAddress(address);
+}
+
 /** Refuses names that are local by definition (`localhost`, `*.internal`, metadata services…). */
 export function checkHostName(hostname: string): Refusal {
   const h = bareHost(hostname).toLowerCase();
@@ -154,10 +202,10 @@ export function checkHostName(hostname: string): Refusal {
  * checked by name, then resolved, and refused if ANY of its addresses is (a name that mixes public
  * and private addresses is not trusted). Allowed when `allowPrivate` is set.
  */
-export async function checkHost(hostname: string, allowPrivate: boolean, resolve: Resolver = systemResolver): Promise<Refusal> {
-  if (allowPrivate) return null;
+export async function checkHost(hostname: string, allowPrivate: PrivateTargets, resolve: Resolver = systemResolver): Promise<Refusal> {
+  if (allowPrivate === true) return null;
   const host = bareHost(hostname);
-  if (ipaddr.isValid(host)) return checkAddress(host);
+  if (ipaddr.isValid(host)) return checkAddressAllowing(host, allowPrivate);
   const byName = checkHostName(host);
   if (byName) return byName;
   let addresses: string[];
@@ -168,7 +216,7 @@ export async function checkHost(hostname: string, allowPrivate: boolean, resolve
   }
   if (addresses.length === 0) return `${host} does not resolve`;
   for (const a of addresses) {
-    const refused = checkAddress(a);
+    const refused = checkAddressAllowing(a, allowPrivate);
     if (refused) return `${host} resolves to ${refused}`;
   }
   return null;
@@ -224,13 +272,14 @@ export type GuardedLookup = (hostname: string, options: LookupOneOptions | Looku
  * connection. Sockets skip `lookup` for IP literals: check those with {@link checkAddress} (or use
  * {@link assertConnectable}) before connecting.
  */
-export function guardedLookup(allowPrivate: boolean): GuardedLookup {
+export function guardedLookup(allowPrivate: PrivateTargets): GuardedLookup {
   return (hostname, options, callback) => {
     const opts = typeof options === 'number' ? { family: options } : options;
     dnsLookup(hostname, { ...opts, all: true, verbatim: true }, (err, addresses) => {
       if (err) return callback(err, opts.all ? [] : '');
-      if (!allowPrivate) {
-        const refused = checkHostName(hostname) ?? addresses.map((a) => checkAddress(a.address)).find((r) => r !== null) ?? null;
+      if (allowPrivate !== true) {
+        const refused =
+          checkHostName(hostname) ?? addresses.map((a) => checkAddressAllowing(a.address, allowPrivate)).find((r) => r !== null) ?? null;
         if (refused) return callback(new DestinationRefusedError(`${hostname} resolves to ${refused}`), opts.all ? [] : '');
       }
       if (opts.all) return callback(null, addresses);
@@ -242,13 +291,42 @@ export function guardedLookup(allowPrivate: boolean): GuardedLookup {
 }
 
 /**
+ * Resolves `hostname` as a connection would and answers the address to connect to, checked: an IP
+ * literal as it is, a name through the system resolver with every one of its addresses checked
+ * (a name that mixes public and refused addresses is refused). Throws
+ * {@link DestinationRefusedError} when refused. Used where the connection is made by someone else
+ * (an egress proxy asked to CONNECT to the address, not the name).
+ */
+export async function resolveConnectable(hostname: string, allowPrivate: PrivateTargets): Promise<{ address: string; family: 4 | 6 }> {
+  const host = bareHost(hostname);
+  if (ipaddr.isValid(host)) {
+    assertConnectable(host, allowPrivate);
+    const ip = ipaddr.parse(host);
+    return { address: ip.toString(), family: ip.kind() === 'ipv4' ? 4 : 6 };
+  }
+  if (allowPrivate !== true) {
+    const byName = checkHostName(host);
+    if (byName) throw new DestinationRefusedError(byName);
+  }
+  const addresses = await new Promise<LookupAddress[]>((resolve, reject) =>
+    dnsLookup(host, { all: true, verbatim: true }, (err, found) => (err ? reject(err) : resolve(found))),
+  );
+  if (addresses.length === 0) throw Object.assign(new Error(`${host} does not resolve`), { code: 'ENOTFOUND' });
+  for (const a of addresses) {
+    const refused = checkAddressAllowing(a.address, allowPrivate);
+    if (refused) throw new DestinationRefusedError(`${host} resolves to ${refused}`);
+  }
+  return { address: addresses[0].address, family: addresses[0].family === 6 ? 6 : 4 };
+}
+
+/**
  * Connect-time check of an origin's host: throws {@link DestinationRefusedError} for a refused IP
  * literal (which sockets never pass to `lookup`) or a local name. Names are then checked by
  * {@link guardedLookup} as the socket resolves them.
  */
-export function assertConnectable(hostname: string, allowPrivate: boolean): void {
-  if (allowPrivate) return;
+export function assertConnectable(hostname: string, allowPrivate: PrivateTargets): void {
+  if (allowPrivate === true) return;
   const host = bareHost(hostname);
-  const refused = ipaddr.isValid(host) ? checkAddress(host) : checkHostName(host);
+  const refused = ipaddr.isValid(host) ? checkAddressAllowing(host, allowPrivate) : checkHostName(host);
   if (refused) throw new DestinationRefusedError(refused);
 }

@@ -2,6 +2,8 @@ export * from './env/servers';
 export * from './env/test-env';
 export * from './env/data-dir';
 export * from './http/receiver';
+export * from './http/connect-proxy';
+export * from './http/tls';
 export * from './http/api-client';
 export * from './e2e/process';
 export * from './e2e/skeleton';

@@ -48,6 +48,8 @@ export const ChannelState = z.object({
   auth: ChannelAuthState,
   signing: z.object({ enabled: z.boolean(), secrets: z.array(SigningSecretState) }),
   headers: z.record(z.string(), z.string()),
+  /** Headers whose values are secrets, sealed; absent on channels written before they existed. */
+  secretHeaders: z.record(z.string(), EncryptedSecret).optional(),
   enabled: z.boolean(),
   timeoutMs: z.number().int(),
   retryPolicy: RetryPolicyState,

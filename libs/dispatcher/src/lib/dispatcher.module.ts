@@ -9,6 +9,7 @@ import { ChannelHealthStore } from './adapters/db/channel-health.repository';
 import { DISPATCHER_DB, DISPATCHER_MIGRATIONS } from './adapters/db/dispatcher.migrations';
 import { ParkedDeliveries } from './adapters/db/parked-deliveries.repository';
 import { ChannelDeliveryController, ChannelHealthListController } from './adapters/http/channel-delivery.controller';
+import { EgressController } from './adapters/http/egress.controller';
 import { DispatcherMetrics, registerPullMetrics } from './adapters/metrics/dispatcher.metrics';
 import { PartnerClient } from './adapters/partner/partner-client';
 import { PartnerGateway } from './adapters/partner/partner-gateway';
@@ -28,7 +29,11 @@ const providers: Provider[] = [
     inject: [CONFIG, DISPATCHER_OPTIONS],
     useFactory: (config: WaybillConfig, options: DispatcherOptions) =>
       // A request found slow moves to the slow share, which may then run over: at most twice the budget.
-      new PartnerClient({ allowPrivateTargets: config.allowPrivateTargets, connectionsPerOrigin: 2 * options.maxInFlight }),
+      new PartnerClient({
+        allowPrivateTargets: config.allowPrivateTargets,
+        egress: { proxy: config.egress.proxy, sourceAddress: config.egress.sourceAddress },
+        connectionsPerOrigin: 2 * options.maxInFlight,
+      }),
   },
   { provide: PartnerGateway, inject: [PartnerClient, SecretBox], useFactory: (client: PartnerClient, box: SecretBox) => new PartnerGateway(client, box) },
   {
@@ -92,7 +97,7 @@ const providers: Provider[] = [
  * channels' health, test and messages calls.
  */
 @Module({
-  controllers: [ChannelDeliveryController, ChannelHealthListController],
+  controllers: [ChannelDeliveryController, ChannelHealthListController, EgressController],
   providers: [{ provide: DISPATCHER_OPTIONS, useValue: DEFAULT_DISPATCHER_OPTIONS }, ...providers],
 })
 export class DispatcherModule {

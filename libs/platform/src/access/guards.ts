@@ -9,7 +9,8 @@ import { RateLimiter } from '../rate-limit/rate-limiter';
 
 type AuthedRequest = FastifyRequest & { principal?: Principal };
 
-function bearer(req: FastifyRequest): string | undefined {
+/** The API key of `Authorization: Bearer <key>`, if the request has one. */
+export function bearer(req: FastifyRequest): string | undefined {
   const h = req.headers.authorization;
   if (!h) return undefined;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
@@ -29,6 +30,8 @@ export class ApiKeyGuard implements CanActivate {
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
+    // Authenticated already by the request gate (`HttpGate`), before the body was read.
+    if (req.principal) return true;
     const key = bearer(req);
     if (!key) throw Problems.unauthorized();
     const principal = await this.access.authenticate(key);

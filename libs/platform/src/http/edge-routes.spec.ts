@@ -30,6 +30,8 @@ const ROUTES: [string, string, ServiceName][] = [
   ['GET', `/v1/channels/${ID}/messages/pending?limit=20`, 'dispatcher'],
   ['GET', '/v1/channel-health', 'dispatcher'],
   ['GET', '/v1/channel-health?circuit=OPEN&circuit=HALF_OPEN', 'dispatcher'],
+  // Egress: dispatcher
+  ['GET', '/v1/egress', 'dispatcher'],
   // Settings: channel-registry
   ['GET', '/v1/settings', 'channel-registry'],
   ['PUT', '/v1/settings/default-inbound-channel', 'channel-registry'],

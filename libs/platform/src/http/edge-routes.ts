@@ -12,6 +12,7 @@ export function serviceFor(method: string, path: string): ServiceName | null {
   if (/^\/v1\/channel-health\/?$/.test(p)) return 'dispatcher';
   if (method === 'GET' && /^\/v1\/transactions\/[^/]+\/request\/?$/.test(p)) return 'relationship-routing';
   if (/^\/v1\/stats(\/|$)/.test(p)) return 'status-projection';
+  if (/^\/v1\/egress\/?$/.test(p)) return 'dispatcher';
   if (/^\/v1\/channels(\/|$)/.test(p)) return 'channel-registry';
   if (/^\/v1\/relationships(\/|$)/.test(p)) return 'relationship-routing';
   if (method === 'POST' && /^\/v1\/transactions(\/batch)?\/?$/.test(p)) return 'relationship-routing';

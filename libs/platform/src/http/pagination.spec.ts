@@ -21,9 +21,13 @@ describe('cursors', () => {
     expect(decodeCursor(encodeCursor(keyset))).toEqual(keyset);
   });
 
+  /** Ids as the API gives them: 1–200 characters of text (no control characters, well-formed). */
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  const ids = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 50 }).filter((s) => s.length <= 200 && !/[\u0000-\u001f\u007f-\u009f]/.test(s));
+
   it('for any time and id, decode(encode(keyset)) is the keyset', () => {
     fc.assert(
-      fc.property(fc.date({ min: new Date('1970-01-01'), max: new Date('2999-12-31'), noInvalidDate: true }), fc.string({ unit: 'grapheme' }), (date, id) => {
+      fc.property(fc.date({ min: new Date('0001-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true }), ids, (date, id) => {
         const keyset = { at: date.toISOString(), id };
         expect(decodeCursor(encodeCursor(keyset))).toEqual(keyset);
       }),
@@ -64,6 +68,15 @@ describe('cursors', () => {
     ['a lone number as the time', b64('["1","tx_1"]')],
     ['a date without a year', b64('["March 7","tx_1"]')],
     ['a JSON string (its first two characters taken as time and id)', b64('"1x"')],
+    ['an id holding NUL', b64('["2030-01-01T00:00:00.000Z","tx_\\u0000"]')],
+    ['an id holding an unpaired surrogate', b64('["2030-01-01T00:00:00.000Z","tx_\\ud800"]')],
+    ['an id holding a line break', b64('["2030-01-01T00:00:00.000Z","tx_\\r\\n"]')],
+    ['an empty id', b64('["2030-01-01T00:00:00.000Z",""]')],
+    ['an id of 201 characters', b64(JSON.stringify(['2030-01-01T00:00:00.000Z', 'x'.repeat(201)]))],
+    ['the year +275760', b64('["+275760-09-13T00:00:00.000Z","tx_1"]')],
+    ['the year -000001', b64('["-000001-01-01T00:00:00.000Z","tx_1"]')],
+    ['the year 0000', b64('["0000-01-01T00:00:00.000Z","tx_1"]')],
+    ['a time with an offset', b64('["2030-01-01T00:00:00.000+01:00","tx_1"]')],
   ])('a cursor this API never gives (%s) is a 400, not a time handed to the database', (_, cursor) => {
     expect(refusal(cursor).status).toBe(400);
   });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { v7 as uuidv7 } from 'uuid';
+import { textProblem } from '@waybill/contracts';
 import { Problems } from './problem';
 
 /** `?limit=` (1–100, default 50) and an opaque `?cursor=`. */
@@ -23,15 +24,28 @@ export function encodeCursor(k: Keyset): string {
   return Buffer.from(JSON.stringify([k.at, k.id])).toString('base64url');
 }
 
+/** A cursor's time as `encodeCursor` writes it: `Date#toISOString` of a year 0001–9999. */
+const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+/** The longest id a cursor may hold (ids are at most 200 characters wherever they are given). */
+const CURSOR_ID_MAX = 200;
+
+/**
+ * Reads a cursor back, or refuses it with a 400 naming `query.cursor`. Cursors are not signed: a
+ * cursor is only a position in the caller's own data (every list is filtered by the caller's
+ * organisation), so a forged one can do nothing a real one cannot. What it must never do is carry
+ * a value the database refuses (a NUL, an unpaired surrogate, a year beyond 9999): every field is
+ * checked to be exactly what `encodeCursor` writes.
+ */
 export function decodeCursor(cursor: string | undefined): Keyset | null {
   if (!cursor) return null;
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    // Exactly what encodeCursor writes: two strings, the first an ISO time in its canonical form.
     if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string') {
       const [at, id] = value;
       const time = new Date(at);
-      if (!Number.isNaN(time.getTime()) && time.toISOString() === at) return { at, id };
+      const timeOk = CURSOR_TIME.test(at) && !at.startsWith('0000') && !Number.isNaN(time.getTime()) && time.toISOString() === at;
+      const idOk = id.length > 0 && id.length <= CURSOR_ID_MAX && textProblem(id) === null;
+      if (timeOk && idOk) return { at, id };
     }
   } catch {
     // falls through to the 400

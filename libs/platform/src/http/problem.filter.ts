@@ -1,24 +1,12 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { ProblemError } from './problem';
+import { problemBody, ProblemError } from './problem';
 
 interface FastifyLikeError {
   statusCode?: number;
   code?: string;
   message?: string;
-}
-
-/** A problem's `application/problem+json` body. */
-export function problemJson(problem: ProblemError) {
-  return {
-    type: `https://waybill.dev/problems/${problem.code.toLowerCase().replace(/_/g, '-')}`,
-    title: problem.title,
-    status: problem.status,
-    code: problem.code,
-    ...(problem.detail ? { detail: problem.detail } : {}),
-    ...(problem.errors ? { errors: problem.errors } : {}),
-  };
 }
 
 /** Every error leaves as `application/problem+json`. Unknown errors are logged and answered 500. */
@@ -27,29 +15,54 @@ export class ProblemFilter implements ExceptionFilter {
   constructor(private readonly log: Logger) {}
 
   catch(error: unknown, host: ArgumentsHost): void {
-    const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const problem = this.toProblem(error);
+    const http = host.switchToHttp();
+    const reply = http.getResponse<FastifyReply>();
+    const problem = toProblem(error, http.getRequest<FastifyRequest | undefined>());
     if (problem.status >= 500 && !(error instanceof ProblemError)) this.log.error({ err: error }, 'unhandled error');
     void reply
       .status(problem.status)
       .headers({ 'content-type': 'application/problem+json', ...(problem.headers ?? {}) })
-      .send(problemJson(problem));
+      .send(problemBody(problem));
   }
+}
 
-  private toProblem(error: unknown): ProblemError {
-    if (error instanceof ProblemError) return error;
-    if (error instanceof HttpException) {
-      const status = error.getStatus();
-      if (status === 404) return new ProblemError(404, 'NOT_FOUND', 'Not found', 'No such resource.');
-      if (status === 413) return new ProblemError(413, 'PAYLOAD_TOO_LARGE', 'Payload too large', error.message);
-      return new ProblemError(status, status < 500 ? 'INVALID_REQUEST' : 'INTERNAL', error.name, error.message);
-    }
-    const fe = error as FastifyLikeError;
-    if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-      if (fe.statusCode === 413) return new ProblemError(413, 'PAYLOAD_TOO_LARGE', 'Payload too large', fe.message);
-      if (fe.statusCode === 415) return new ProblemError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported media type', fe.message);
-      return new ProblemError(400, 'INVALID_REQUEST', 'Invalid request', fe.message);
-    }
+/**
+ * The problem an error is for a caller. Errors of the HTTP layer (Fastify's body parsing, Nest's
+ * routing) arrive as `HttpException`s or Fastify errors: each gets a stable code and a title of its
+ * own, never the class name of the error.
+ */
+export function toProblem(error: unknown, request?: FastifyRequest): ProblemError {
+  if (error instanceof ProblemError) return error;
+  const status = error instanceof HttpException ? error.getStatus() : (error as FastifyLikeError | null)?.statusCode;
+  const message = error instanceof HttpException ? error.message : ((error as FastifyLikeError | null)?.message ?? '');
+  if (typeof status !== 'number' || status < 400 || status >= 500) {
     return new ProblemError(500, 'INTERNAL', 'Internal error', 'Something went wrong on our side.');
   }
+  switch (status) {
+    case 404:
+      return new ProblemError(404, 'NOT_FOUND', 'Not found', 'No such resource.');
+    case 413: {
+      const limit = request?.routeOptions?.bodyLimit;
+      return new ProblemError(
+        413,
+        'PAYLOAD_TOO_LARGE',
+        'Payload too large',
+        limit ? `The body is larger than this endpoint accepts (${limit} bytes).` : 'The body is larger than this endpoint accepts.',
+      );
+    }
+    case 415:
+      return new ProblemError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported media type', 'The body must be application/json.');
+    default: {
+      const what = bodyProblem(message);
+      return new ProblemError(status, 'INVALID_REQUEST', 'Invalid request', `The body ${what}.`, [{ path: 'body', message: what }]);
+    }
+  }
+}
+
+/** What Fastify's body parsing said, in the API's words. */
+function bodyProblem(message: string): string {
+  if (/not valid JSON|forbidden prototype|constructor/i.test(message)) return 'is not valid JSON';
+  if (/cannot be empty/i.test(message)) return 'is empty, but the content type says JSON';
+  if (/Content-Length/i.test(message)) return 'is not as long as its Content-Length says';
+  return message || 'cannot be read';
 }

@@ -38,6 +38,43 @@ export const Problems = {
     new ProblemError(503, 'UNAVAILABLE', 'Service unavailable', detail, undefined, { 'retry-after': String(retryAfterS) }),
 };
 
+/** The `application/problem+json` body of a problem: what every error of the API answers. */
+export function problemBody(p: ProblemError): Record<string, unknown> {
+  return {
+    type: `https://waybill.dev/problems/${p.code.toLowerCase().replace(/_/g, '-')}`,
+    title: p.title,
+    status: p.status,
+    code: p.code,
+    ...(p.detail ? { detail: p.detail } : {}),
+    ...(p.errors ? { errors: p.errors } : {}),
+  };
+}
+
+/**
+ * A whole HTTP/1.1 answer carrying a problem, for the places that only have a socket (a request
+ * Node could not parse): the connection is closed after it.
+ */
+export function rawProblemResponse(p: ProblemError): string {
+  const body = JSON.stringify(problemBody(p));
+  return (
+    `HTTP/1.1 ${p.status} ${STATUS_TEXT[p.status] ?? 'Error'}\r\n` +
+    `Content-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  404: 'Not Found',
+  408: 'Request Timeout',
+  413: 'Payload Too Large',
+  414: 'URI Too Long',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+};
+
 /** Validates `input` with `schema`; a failure is a 400 naming every field path at fault. */
 export function validate<S extends z.ZodType>(schema: S, input: unknown, where = 'body'): z.infer<S> {
   const result = schema.safeParse(input);

@@ -36,7 +36,7 @@ describe('OpenAPI from routes', () => {
       required: ['name'],
       additionalProperties: false,
     });
-    expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '401', '404', '409', '429']); // 429: every API-key route is rate limited
+    expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '401', '404', '409', '413', '429']); // 429: every API-key route is rate limited
     expect(op.responses['409']).toEqual({ $ref: '#/components/responses/Problem409' });
   });
 

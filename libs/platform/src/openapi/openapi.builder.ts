@@ -27,7 +27,7 @@ const PROBLEM_TEXT: Record<ProblemStatus, string> = {
   401: 'Missing or unknown key.',
   404: 'No such resource in the caller’s organisation.',
   409: 'Conflicts with the current state.',
-  413: 'Over the size limit (1 MiB per payload).',
+  413: 'Over the size limit: 1 MiB per payload, and the endpoint’s body limit (64 KiB unless stated).',
   422: 'Valid input that cannot be acted on.',
   429: 'The organisation is over its rate limit (`WAYBILL_RATE_LIMIT` calls per second); retry after `Retry-After` seconds.',
   503: 'Not able to answer now; retry after `Retry-After` seconds.',
@@ -102,7 +102,9 @@ function operation(route: RouteInfo): Record<string, unknown> {
     };
   }
   const problems = new Set<ProblemStatus>(doc?.problems ?? []);
-  if (doc?.body || doc?.query || doc?.headers) problems.add(400);
+  // Path ids and query values are checked too (text, bounded), and every body has a limit.
+  if (doc?.body || doc?.query || doc?.headers || pathParams.length > 0) problems.add(400);
+  if (doc?.body) problems.add(413);
   if (route.auth) problems.add(401);
   if (route.auth === 'apiKey') problems.add(429);
   if (pathParams.length > 0 || route.auth === 'adminKey') problems.add(404);

@@ -14,6 +14,8 @@ export interface ReceivedRequest {
   headers: IncomingHttpHeaders;
   body: string;
   at: number;
+  /** The address the request came from (the sender's source address, or the proxy's). */
+  remoteAddress: string | undefined;
 }
 
 /**
@@ -29,15 +31,24 @@ export class PartnerReceiver {
   private server: http.Server | null = null;
   private port = 0;
 
-  static async start(): Promise<PartnerReceiver> {
+  private host = '127.0.0.1';
+
+  /** A receiver listening on `host` (a loopback address: 127.0.0.1 unless told). */
+  static async start(host = '127.0.0.1'): Promise<PartnerReceiver> {
     const r = new PartnerReceiver();
+    r.host = host;
     await r.listen();
     return r;
   }
 
   /** The URL of `path` on this receiver. */
   url(path = '/hook'): string {
-    return `http://127.0.0.1:${this.port}${path}`;
+    return `http://${this.host}:${this.port}${path}`;
+  }
+
+  /** The port it listens on. */
+  get listeningPort(): number {
+    return this.port;
   }
 
   /** Answers the next requests to `path` with `answers`, in order. */
@@ -84,7 +95,7 @@ export class PartnerReceiver {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.server?.listen(0, this.host, resolve));
     this.port = (this.server.address() as AddressInfo).port;
   }
 
@@ -93,7 +104,14 @@ export class PartnerReceiver {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const path = (req.url ?? '/').split('?')[0];
-      this.requests.push({ method: req.method ?? '', path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
+      this.requests.push({
+        method: req.method ?? '',
+        path,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+        at: Date.now(),
+        remoteAddress: req.socket.remoteAddress,
+      });
       const waiters = this.waiters;
       this.waiters = [];
       for (const w of waiters) w();

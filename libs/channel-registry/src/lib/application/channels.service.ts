@@ -8,8 +8,8 @@ import { SecretBox } from '@waybill/security';
 import { CONFIG, decodeCursor, LOGGER, newId, Page, ProblemError, Problems, toPage, TRANSPORT, WaybillConfig } from '@waybill/platform';
 import { REGISTRY_DB } from '../adapters/db/tokens';
 import {
-  ChannelDeps, channelView, ChannelView, changesSomething, checkChange, checkCreate, createChannel, currentSigningSecret,
-  deleteConflict, rotateSigningSecret, updateChannel,
+  ChannelDeps, channelView, ChannelView, changesSomething, checkChange, checkCreate, createChannel, credentialsLeftBehind,
+  currentSigningSecret, deleteConflict, FieldProblem, rotateSigningSecret, updateChannel,
 } from '../domain/channel.rules';
 import type { CreateChannelInput, UpdateChannelInput } from '../domain/channel.input';
 import { commitAndPublish, commitWithEvents } from '@waybill/messaging';
@@ -25,6 +25,16 @@ import { readSettings } from './settings.service';
 const USAGE_REPORT_TIMEOUT_MS = 10_000;
 /** A `deleting` mark older than this was left by a delete that died midway: another may take over (ms). */
 const ABANDONED_DELETE_MS = 60_000;
+/** 422: a change would send the channel's credentials to a destination they were not given for. */
+function credentialsRequired(problems: FieldProblem[]): ProblemError {
+  return new ProblemError(
+    422,
+    'CREDENTIALS_REQUIRED',
+    'Unprocessable',
+    `Credentials stay with the destination they were given for: give ${problems.map((p) => p.path.replace(/^body\./, '')).join(' and ')} again in this request.`,
+    problems,
+  );
+}
 
 /** Random bytes of a new signing secret (API.md: 24–64). */
 const SIGNING_SECRET_BYTES = 32;
@@ -107,12 +117,16 @@ export class ChannelsService {
       );
     }
     if (problems.length > 0) throw Problems.invalid(problems);
+    const leftBehind = credentialsLeftBehind(current, change);
+    if (leftBehind.length > 0) throw credentialsRequired(leftBehind);
     const now = new Date();
     const result = await commitAndPublish(this.db, this.outbox, async (em, emit) => {
       const state = await this.load(em, orgId, id, true);
       // Checked again under the lock: another change may have landed since the first look.
       const late = checkChange(state, change, this.production);
       if (late.length > 0) throw Problems.invalid(late);
+      const lateLeftBehind = credentialsLeftBehind(state, change);
+      if (lateLeftBehind.length > 0) throw credentialsRequired(lateLeftBehind);
       const next = updateChannel(state, change, now, this.deps);
       if (!changesSomething(state, next.state)) return { value: { state, signingSecret: null } };
       await this.save(em, next.state);

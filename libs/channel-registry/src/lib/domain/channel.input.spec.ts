@@ -22,6 +22,7 @@ describe('CreateChannelInput: defaults (API.md: "Defaults apply to every omitted
       auth: { type: 'NONE' },
       signing: { enabled: false },
       headers: {},
+      secretHeaders: {},
       enabled: true,
       timeoutMs: 30_000,
       retryPolicy: { strategy: 'fixed', maxRetries: 3, delayMs: 30_000 },
@@ -216,6 +217,43 @@ describe('channel input: static headers', () => {
     ['a NUL character', 'acme\u0000'],
   ])('a header value with %s is refused (undici would refuse to send it, on every attempt)', (_, value) => {
     expect(accepts({ headers: { 'X-Partner': value } })).toBe(false);
+  });
+});
+
+describe('channel input: control characters and malformed Unicode (a credential that breaks every delivery)', () => {
+  const EVIL = 'a\r\nX-Evil: 1';
+  const OAUTH = { type: 'OAUTH2_CLIENT_CREDENTIALS', tokenUrl: 'https://idp.acme.example/token', clientId: 'waybill', clientSecret: 's' };
+  it.each<[string, Record<string, unknown>, string]>([
+    ['a BASIC username', { auth: { type: 'BASIC', username: EVIL, password: 'p' } }, 'auth.username'],
+    ['a BASIC password', { auth: { type: 'BASIC', username: 'u', password: EVIL } }, 'auth.password'],
+    ['a BEARER token', { auth: { type: 'BEARER', token: EVIL } }, 'auth.token'],
+    ['a BEARER token with characters no header carries', { auth: { type: 'BEARER', token: 'tok€n' } }, 'auth.token'],
+    ['an OAuth2 clientId', { auth: { ...OAUTH, clientId: EVIL } }, 'auth.clientId'],
+    ['an OAuth2 clientSecret', { auth: { ...OAUTH, clientSecret: EVIL } }, 'auth.clientSecret'],
+    ['an OAuth2 scope', { auth: { ...OAUTH, scope: 'a\u0000' } }, 'auth.scope'],
+    ['an OAuth2 audience', { auth: { ...OAUTH, audience: '\ud800' } }, 'auth.audience'],
+    ['an OAuth2 tokenUrl', { auth: { ...OAUTH, tokenUrl: 'https://idp.acme.example/\u0000' } }, 'auth.tokenUrl'],
+    ['the url', { url: 'https://erp.acme.example/\ud800' }, 'url'],
+    ['the name', { name: 'Acme\u0000' }, 'name'],
+    ['a header value (a tab)', { headers: { 'X-Partner': 'a\tb' } }, 'headers.X-Partner'],
+    ['a header value (a C1 control)', { headers: { 'X-Partner': 'a\u0085b' } }, 'headers.X-Partner'],
+    ['a header name', { headers: { 'X-\u0000': 'v' } }, 'headers.#0'],
+    ['a secret header value', { secretHeaders: { 'X-API-Key': EVIL } }, 'secretHeaders.X-API-Key'],
+    ['a secret header name', { secretHeaders: { 'X-API\r\nKey': 'k' } }, 'secretHeaders.#0'],
+  ])('%s with control characters is refused, naming the field', (_, body, path) => {
+    expect(pathsOf(create(body))).toEqual([path]);
+  });
+
+  it('the same fields of a change are refused alike', () => {
+    expect(UpdateChannelInput.safeParse({ auth: { type: 'BEARER', token: EVIL } }).success).toBe(false);
+    expect(UpdateChannelInput.safeParse({ secretHeaders: { 'X-API-Key': EVIL } }).success).toBe(false);
+    expect(UpdateChannelInput.safeParse({ name: 'x\ud800' }).success).toBe(false);
+  });
+
+  it('secret headers follow the rules of headers: no reserved name, a non-empty value', () => {
+    expect(pathsOf(create({ secretHeaders: { Authorization: 'Bearer x' } }))).toEqual(['secretHeaders.Authorization']);
+    expect(pathsOf(create({ secretHeaders: { 'X-API-Key': '' } }))).toEqual(['secretHeaders.X-API-Key']);
+    expect(CreateChannelInput.parse({ ...minimal, secretHeaders: { 'X-API-Key': 'k3y' } }).secretHeaders).toEqual({ 'X-API-Key': 'k3y' });
   });
 });
 

@@ -1,40 +1,52 @@
 import { z } from 'zod';
+import { displayName, safeText, textProblem } from '@waybill/contracts';
 import { parseDestinationUrl } from '@waybill/security';
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/** What HTTP allows in a header value (no CR, LF, NUL or other controls): undici refuses the rest. */
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** What an HTTP header can carry (Latin-1): anything beyond is refused, as are control characters. */
+const HEADER_CHARS = /^[\x20-\x7e\x80-\xff]*$/;
 /** Headers Waybill sets itself: a channel's static headers cannot override them. */
 const RESERVED_HEADERS = new Set([
   'authorization', 'content-type', 'content-length', 'host', 'user-agent', 'idempotency-key', 'webhook-id',
   'webhook-timestamp', 'webhook-signature', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer',
   'expect', 'proxy-authorization',
 ]);
+/** Static and secret headers a channel has at most, together. */
 export const MAX_STATIC_HEADERS = 50;
+/** The longest header name (characters). */
+const MAX_HEADER_NAME = 256;
+/** Largest body of `POST` and `PATCH /v1/channels` (bytes): a channel with every header at its longest fits. */
+export const MAX_CHANNEL_BODY_BYTES = 512 * 1024;
 
 /** A URL's shape (http or https, absolute, no credentials); the network rules are checked later. */
-const HttpUrl = z
-  .string()
+const HttpUrl = safeText()
   .max(2048)
   .superRefine((url, ctx) => {
+    if (textProblem(url)) return;
     const parsed = parseDestinationUrl(url, false);
     if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason });
   });
 
-const Secret = (max: number) => z.string().min(1).max(max);
+/**
+ * A credential: text (a line break in a password would break every delivery, each then retried in
+ * vain), at most `max` characters.
+ */
+const Secret = (max: number) => safeText().min(1).max(max);
+/** A value sent in an HTTP header as it is: text an HTTP header can carry. */
+const HeaderValue = (max: number) => safeText().max(max).regex(HEADER_CHARS, 'must hold only characters an HTTP header can carry (Latin-1)');
 
 export const AuthInput = z.discriminatedUnion('type', [
   z.object({ type: z.literal('NONE') }).strict(),
-  z.object({ type: z.literal('BASIC'), username: z.string().min(1).max(200).regex(/^[^:]*$/, 'must not contain ":"'), password: Secret(1000) }).strict(),
-  z.object({ type: z.literal('BEARER'), token: Secret(4000) }).strict(),
+  z.object({ type: z.literal('BASIC'), username: safeText().min(1).max(200).regex(/^[^:]*$/, 'must not contain ":"'), password: Secret(1000) }).strict(),
+  z.object({ type: z.literal('BEARER'), token: HeaderValue(4000).min(1) }).strict(),
   z
     .object({
       type: z.literal('OAUTH2_CLIENT_CREDENTIALS'),
       tokenUrl: HttpUrl,
-      clientId: z.string().min(1).max(500),
+      clientId: Secret(500),
       clientSecret: Secret(2000),
-      scope: z.string().max(1000).nullish(),
-      audience: z.string().max(1000).nullish(),
+      scope: safeText().max(1000).nullish(),
+      audience: safeText().max(1000).nullish(),
     })
     .strict(),
 ]);
@@ -47,7 +59,7 @@ export type AuthInput = z.infer<typeof AuthInput>;
 export const AuthChange = z.discriminatedUnion('type', [
   AuthInput.options[0],
   AuthInput.options[1].extend({ password: Secret(1000).optional() }),
-  AuthInput.options[2].extend({ token: Secret(4000).optional() }),
+  AuthInput.options[2].extend({ token: HeaderValue(4000).min(1).optional() }),
   AuthInput.options[3].extend({ clientSecret: Secret(2000).optional() }),
 ]);
 export type AuthChange = z.infer<typeof AuthChange>;
@@ -116,31 +128,42 @@ export const CircuitBreakerInput = z
   .strict();
 const CircuitBreakerChange = z.object(BreakerFields).partial().strict();
 
-const Headers = z
-  .record(z.string(), z.string().max(4096).regex(HEADER_VALUE, 'must not contain line breaks or other control characters'))
-  .superRefine((headers, ctx) => {
+/** Header names and values, as `headers` and `secretHeaders` take them. */
+const headerRecord = (value: z.ZodString) =>
+  z.record(z.string(), value).superRefine((headers, ctx) => {
     const names = Object.keys(headers);
     if (names.length > MAX_STATIC_HEADERS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_STATIC_HEADERS} headers` });
     const seen = new Set<string>();
     for (const name of names) {
       const lower = name.toLowerCase();
-      if (!HEADER_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'not a valid header name' });
-      else if (RESERVED_HEADERS.has(lower) || lower.startsWith('waybill-')) {
+      // A name that is not a token is shown by its index: the name itself may be what cannot be printed.
+      if (!HEADER_NAME.test(name) || name.length > MAX_HEADER_NAME) {
+        ctx.addIssue({ code: 'custom', path: [HEADER_NAME.test(name) ? name : `#${names.indexOf(name)}`], message: `not a valid header name (a token of at most ${MAX_HEADER_NAME} characters)` });
+      } else if (RESERVED_HEADERS.has(lower) || lower.startsWith('waybill-')) {
         ctx.addIssue({ code: 'custom', path: [name], message: 'is set by Waybill and cannot be overridden' });
       } else if (seen.has(lower)) ctx.addIssue({ code: 'custom', path: [name], message: 'given twice (header names ignore case)' });
       seen.add(lower);
     }
   });
 
+const Headers = headerRecord(HeaderValue(4096));
+
+/**
+ * Headers whose values are secrets (a partner's API key): write-only, encrypted at rest and in
+ * events, never shown again (an answer lists their names), sent with every request like `headers`.
+ */
+const SecretHeaders = headerRecord(HeaderValue(4096).min(1));
+
 /** The fields a channel can be given, each with its range. Shared by create and change. */
 const ChannelFields = {
-  name: z.string().trim().min(1).max(200),
+  name: displayName(200),
   type: z.enum(['HTTP', 'PULL']),
   url: HttpUrl.nullable(),
   format: z.enum(['JSON', 'XML', 'X12']),
   auth: AuthInput,
   signing: z.object({ enabled: z.boolean() }).strict(),
   headers: Headers,
+  secretHeaders: SecretHeaders,
   enabled: z.boolean(),
   timeoutMs: z.number().int().min(100).max(120_000),
   retryPolicy: RetryPolicyInput,
@@ -159,6 +182,7 @@ export const CreateChannelInput = z
     auth: AuthInput.default({ type: 'NONE' }),
     signing: ChannelFields.signing.default({ enabled: false }),
     headers: Headers.default({}),
+    secretHeaders: SecretHeaders.default({}),
     enabled: z.boolean().default(true),
     timeoutMs: ChannelFields.timeoutMs.default(30_000),
     retryPolicy: RetryPolicyInput.default(RETRY_DEFAULTS.fixed),
@@ -173,7 +197,8 @@ export type CreateChannelInput = z.infer<typeof CreateChannelInput>;
 /**
  * A change (`PATCH`): every field optional. Objects are merged into the channel's values (a retry
  * policy of the same strategy, the breaker, a batch, auth of the same type whose credential is left
- * out); `headers` replaces the channel's headers whole; `null` clears `batch` (and `url`).
+ * out); `headers` and `secretHeaders` each replace the channel's whole set; `null` clears `batch`
+ * (and `url`).
  */
 export const UpdateChannelInput = z
   .object({

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { ChannelState } from '@waybill/contracts';
 import { CreateChannelInput } from './channel.input';
-import { ChannelDeps, channelView, checkUrl, createChannel, updateChannel } from './channel.rules';
+import { UpdateChannelInput } from './channel.input';
+import { ChannelDeps, channelView, checkChange, checkCreate, checkUrl, createChannel, credentialsLeftBehind, originOf, updateChannel } from './channel.rules';
 
 const NOW = new Date('2030-01-01T00:00:00.000Z');
 const IDS = { id: 'ch_1', orgId: 'org_1', now: NOW };
@@ -164,16 +165,21 @@ describe('createChannel', () => {
   });
 });
 
-/** A secret nothing else in a channel could spell by chance. */
-const secret = fc.string({ minLength: 6, maxLength: 40, unit: 'grapheme' }).map((s) => `S3CR3T:${s}`);
+/**
+ * A secret nothing else in a channel could spell by chance: printable characters an HTTP header
+ * can carry (what credentials accept).
+ */
+const printable = fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c));
+const secret = fc.string({ minLength: 6, maxLength: 40, unit: printable }).map((s) => `S3CR3T:${s}`);
 const secretChannels = fc
   .record({
-    kind: fc.constantFrom('BASIC', 'BEARER', 'OAUTH2_CLIENT_CREDENTIALS'),
+    kind: fc.constantFrom('BASIC', 'BEARER', 'OAUTH2_CLIENT_CREDENTIALS', 'SECRET_HEADER'),
     secret,
     signing: fc.boolean(),
     signingSecret: fc.base64String({ minLength: 32, maxLength: 88 }).map((b) => `whsec_${b}`),
   })
   .map(({ kind, secret, signing, signingSecret }) => {
+    if (kind === 'SECRET_HEADER') return { body: { secretHeaders: { 'X-API-Key': secret }, signing: { enabled: signing } }, secret, signingSecret };
     const auth =
       kind === 'BASIC'
         ? { type: kind, username: 'waybill', password: secret }
@@ -282,5 +288,135 @@ describe('updateChannel', () => {
     const { deps } = fakeDeps();
     const { state } = createChannel(input({}), IDS, deps);
     expect(updateChannel(state, { type: 'PULL' }, LATER, deps).state.url).toBeNull();
+  });
+});
+
+describe('secret headers', () => {
+  const LATER = new Date('2030-01-02T00:00:00.000Z');
+
+  it('are sealed in the state (what rests and travels on waybill.channels), shown by name only, never by value', () => {
+    const fake = fakeDeps();
+    const { state } = createChannel(input({ headers: { 'X-Partner': 'acme' }, secretHeaders: { 'X-API-Key': 'k3y-0123456789' } }), IDS, fake.deps);
+    expect(state.secretHeaders).toEqual({ 'X-API-Key': expect.stringMatching(/^enc:v1:/) });
+    expect(ChannelState.safeParse(state).success).toBe(true);
+    expect(contains(JSON.stringify(state), 'k3y-0123456789')).toBe(false);
+    const view = channelView(state);
+    expect(view).toMatchObject({ headers: { 'X-Partner': 'acme' }, secretHeaders: ['X-API-Key'] });
+    const json = JSON.stringify(view);
+    expect(contains(json, 'k3y-0123456789')).toBe(false);
+    expect(json).not.toContain('enc:v1:');
+  });
+
+  it('a change replaces them whole ({} drops them); a change without them keeps them', () => {
+    const fake = fakeDeps();
+    const { state } = createChannel(input({ secretHeaders: { 'X-API-Key': 'one', 'X-Other': 'two' } }), IDS, fake.deps);
+    expect(updateChannel(state, { name: 'R' }, LATER, fake.deps).state.secretHeaders).toEqual(state.secretHeaders);
+    const replaced = updateChannel(state, { secretHeaders: { 'X-API-Key': 'three' } }, LATER, fake.deps).state;
+    expect(Object.keys(replaced.secretHeaders ?? {})).toEqual(['X-API-Key']);
+    expect(fake.sealed.get(replaced.secretHeaders!['X-API-Key'])).toBe('three');
+    expect(updateChannel(state, { secretHeaders: {} }, LATER, fake.deps).state.secretHeaders).toEqual({});
+  });
+
+  it('a name is a plain or a secret header, not both (ignoring case), at most 50 in all', () => {
+    expect(checkCreate(input({ headers: { 'X-Key': 'a' }, secretHeaders: { 'x-key': 'b' } }), false)).toEqual([
+      { path: 'body.secretHeaders.x-key', message: expect.stringMatching(/also a plain header/) },
+    ]);
+    const many = (prefix: string, n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}-${i}`, 'v']));
+    expect(checkCreate(input({ headers: many('X-A', 30), secretHeaders: many('X-B', 21) }), false)).toEqual([
+      { path: 'body.secretHeaders', message: expect.stringMatching(/at most 50/) },
+    ]);
+    const { state } = createChannel(input({ secretHeaders: { 'X-Key': 's' } }), IDS, fakeDeps().deps);
+    expect(checkChange(state, { headers: { 'X-KEY': 'plain' } }, false)).toEqual([{ path: 'body.secretHeaders.X-Key', message: expect.any(String) }]);
+    expect(checkChange(state, { headers: { 'X-KEY': 'plain' }, secretHeaders: {} }, false)).toEqual([]);
+  });
+});
+
+describe('credentials stay with the destination they were given for', () => {
+  const URL = 'https://erp.acme.example/in';
+  const OTHER = 'https://evil.example/in';
+  const OAUTH = { type: 'OAUTH2_CLIENT_CREDENTIALS' as const, tokenUrl: 'https://idp.acme.example/token', clientId: 'waybill', clientSecret: 'cs' };
+  const channelWith = (body: Record<string, unknown>) => createChannel(input({ url: URL, ...body }), IDS, fakeDeps().deps).state;
+  const change = (body: Record<string, unknown>) => UpdateChannelInput.parse(body);
+
+  it('originOf: scheme, host and port as the URL standard normalises them', () => {
+    expect(originOf('https://ERP.acme.example:443/a?b')).toBe(originOf('https://erp.acme.example/c'));
+    expect(originOf('http://erp.acme.example/a')).not.toBe(originOf('https://erp.acme.example/a'));
+    expect(originOf('https://erp.acme.example:8443/a')).not.toBe(originOf('https://erp.acme.example/a'));
+    expect(originOf(null)).toBeNull();
+  });
+
+  it.each([
+    ['BASIC', { type: 'BASIC', username: 'u', password: 'p' }],
+    ['BEARER', { type: 'BEARER', token: 't' }],
+    ['OAUTH2', OAUTH],
+  ])('%s: a url of another origin without auth is refused, naming auth', (_, auth) => {
+    const state = channelWith({ auth });
+    expect(credentialsLeftBehind(state, change({ url: OTHER }))).toEqual([{ path: 'body.auth', message: expect.stringMatching(/another origin/) }]);
+  });
+
+  it.each([
+    ['another scheme', 'http://erp.acme.example/in'],
+    ['another port', 'https://erp.acme.example:8443/in'],
+    ['another host', 'https://erp2.acme.example/in'],
+  ])('%s is another origin', (_, url) => {
+    const state = channelWith({ auth: { type: 'BASIC', username: 'u', password: 'p' } });
+    expect(credentialsLeftBehind(state, change({ url }))).toHaveLength(1);
+  });
+
+  it('auth of the same type without its credential does not count as given', () => {
+    const state = channelWith({ auth: { type: 'BASIC', username: 'u', password: 'p' } });
+    expect(credentialsLeftBehind(state, change({ url: OTHER, auth: { type: 'BASIC', username: 'u' } }))).toHaveLength(1);
+  });
+
+  it('a url of another origin with the credential given again, or with the credentials dropped, is accepted', () => {
+    const state = channelWith({ auth: { type: 'BASIC', username: 'u', password: 'p' } });
+    expect(credentialsLeftBehind(state, change({ url: OTHER, auth: { type: 'BASIC', username: 'u', password: 'p2' } }))).toEqual([]);
+    expect(credentialsLeftBehind(state, change({ url: OTHER, auth: { type: 'NONE' } }))).toEqual([]);
+    expect(credentialsLeftBehind(state, change({ url: OTHER, auth: { type: 'BEARER', token: 't' } }))).toEqual([]);
+  });
+
+  it('the same origin keeps the credentials (another path, query, or the same host spelt otherwise)', () => {
+    const state = channelWith({ auth: { type: 'BASIC', username: 'u', password: 'p' }, secretHeaders: { 'X-API-Key': 'k' } });
+    for (const url of ['https://erp.acme.example/other?x=1', 'https://ERP.acme.example:443/in']) {
+      expect(credentialsLeftBehind(state, change({ url }))).toEqual([]);
+    }
+  });
+
+  it('a channel without credentials may move freely', () => {
+    expect(credentialsLeftBehind(channelWith({}), change({ url: OTHER }))).toEqual([]);
+  });
+
+  it('an OAuth2 tokenUrl changed without the clientSecret is refused, naming auth; with it, accepted', () => {
+    const state = channelWith({ auth: OAUTH });
+    const { clientSecret: _, ...withoutSecret } = OAUTH;
+    expect(credentialsLeftBehind(state, change({ auth: { ...withoutSecret, tokenUrl: 'https://evil.example/token' } }))).toEqual([
+      { path: 'body.auth', message: expect.stringMatching(/clientSecret/) },
+    ]);
+    expect(credentialsLeftBehind(state, change({ auth: { ...OAUTH, tokenUrl: 'https://evil.example/token' } }))).toEqual([]);
+    expect(credentialsLeftBehind(state, change({ auth: { ...withoutSecret, scope: 'more' } }))).toEqual([]);
+  });
+
+  it('secret headers too: a url of another origin needs them again (or {} to drop them)', () => {
+    const state = channelWith({ secretHeaders: { 'X-API-Key': 'k' } });
+    expect(credentialsLeftBehind(state, change({ url: OTHER }))).toEqual([{ path: 'body.secretHeaders', message: expect.any(String) }]);
+    expect(credentialsLeftBehind(state, change({ url: OTHER, secretHeaders: {} }))).toEqual([]);
+    expect(credentialsLeftBehind(state, change({ url: OTHER, secretHeaders: { 'X-API-Key': 'k2' } }))).toEqual([]);
+  });
+
+  it('a PULL channel turned to HTTP takes its credentials to a destination they were not given for', () => {
+    const state = createChannel(input({ type: 'PULL', url: undefined, auth: { type: 'BEARER', token: 't' } }), IDS, fakeDeps().deps).state;
+    expect(credentialsLeftBehind(state, change({ type: 'HTTP', url: OTHER }))).toEqual([{ path: 'body.auth', message: expect.any(String) }]);
+    expect(credentialsLeftBehind(channelWith({ auth: { type: 'BEARER', token: 't' } }), change({ type: 'PULL', url: null }))).toEqual([]);
+  });
+
+  it('property: whenever the origin changes and a credential exists, the change either carries it or is refused', () => {
+    fc.assert(
+      fc.property(webUrls, fc.boolean(), (url, resend) => {
+        const state = channelWith({ auth: { type: 'BEARER', token: 't' } });
+        const problems = credentialsLeftBehind(state, change({ url, ...(resend ? { auth: { type: 'BEARER', token: 'u' } } : {}) }));
+        const moves = originOf(url) !== originOf(URL);
+        expect(problems.length > 0).toBe(moves && !resend);
+      }),
+    );
   });
 });

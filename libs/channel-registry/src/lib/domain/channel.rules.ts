@@ -1,6 +1,8 @@
 import type { ChannelAuthState, ChannelState, RetryPolicyState } from '@waybill/contracts';
 import { parseDestinationUrl } from '@waybill/security';
-import { AuthChange, AuthInput, CreateChannelInput, RETRY_DEFAULTS, RetryPolicyChange, UpdateChannelInput } from './channel.input';
+import {
+  AuthChange, AuthInput, CreateChannelInput, MAX_STATIC_HEADERS, RETRY_DEFAULTS, RetryPolicyChange, UpdateChannelInput,
+} from './channel.input';
 
 export interface FieldProblem {
   path: string;
@@ -82,6 +84,7 @@ export function createChannel(
       secrets: signingSecret ? [{ secret: deps.seal(signingSecret), createdAt: now, expiresAt: null }] : [],
     },
     headers: input.headers,
+    secretHeaders: sealHeaders(input.secretHeaders, deps),
     enabled: input.enabled,
     timeoutMs: input.timeoutMs,
     retryPolicy: input.retryPolicy,
@@ -95,9 +98,74 @@ export function createChannel(
   return { state, signingSecret };
 }
 
-/** The problems of a new channel beyond its fields' own ranges (URL by type, retry policy). */
+/** Seals each secret header's value. */
+function sealHeaders(headers: Record<string, string>, deps: ChannelDeps): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, deps.seal(value)]));
+}
+
+/** The problems of a new channel beyond its fields' own ranges (URL by type, retry policy, headers). */
 export function checkCreate(input: CreateChannelInput, production: boolean): FieldProblem[] {
-  return [...checkUrl(input.type, input.url, production), ...checkRetryPolicy(input.retryPolicy)];
+  return [...checkUrl(input.type, input.url, production), ...checkRetryPolicy(input.retryPolicy), ...checkHeaderSets(input.headers, input.secretHeaders)];
+}
+
+/**
+ * `headers` and `secretHeaders` together: a name is in one of them only (names ignore case), and
+ * there are at most {@link MAX_STATIC_HEADERS} in all.
+ */
+export function checkHeaderSets(headers: Record<string, string>, secretHeaders: Record<string, string>): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const plain = new Set(Object.keys(headers).map((n) => n.toLowerCase()));
+  for (const name of Object.keys(secretHeaders)) {
+    if (plain.has(name.toLowerCase())) problems.push({ path: `body.secretHeaders.${name}`, message: 'is also a plain header: a header is either in headers or in secretHeaders' });
+  }
+  const count = Object.keys(headers).length + Object.keys(secretHeaders).length;
+  if (count > MAX_STATIC_HEADERS) problems.push({ path: 'body.secretHeaders', message: `at most ${MAX_STATIC_HEADERS} headers and secret headers together` });
+  return problems;
+}
+
+/** A URL's origin (scheme, host and port, as the URL standard normalises them), or null for none. */
+export function originOf(url: string | null | undefined): string | null {
+  if (!url) return null;
+  try {
+    return new URL(url).origin;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Credentials stay with the destination they were given for (API.md): a change that sends the
+ * channel's requests to another origin (`url`, or the channel turned from PULL to HTTP), or its
+ * OAuth2 token requests to another `tokenUrl`, must carry the credentials that would go there —
+ * `auth` with its credential, and `secretHeaders` — else each is named in a 422. Credentials may
+ * always be dropped instead (`auth: { type: "NONE" }`, `secretHeaders: {}`). The same origin keeps them.
+ */
+export function credentialsLeftBehind(state: ChannelState, change: UpdateChannelInput): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const type = change.type ?? state.type;
+  const url = type === 'PULL' ? null : change.url !== undefined ? change.url : state.url;
+  const moves = url !== null && originOf(url) !== originOf(state.url);
+  const authGiven = change.auth !== undefined && (change.auth.type !== state.auth.type || missingCredential(change.auth) === null);
+  if (moves && state.auth.type !== 'NONE' && !authGiven) {
+    problems.push({
+      path: 'body.auth',
+      message: `must be given again, with its credential, when the url moves to another origin (${originOf(url)}): credentials stay with the destination they were given for`,
+    });
+  }
+  const current = state.auth;
+  if (
+    current.type === 'OAUTH2_CLIENT_CREDENTIALS' &&
+    change.auth?.type === 'OAUTH2_CLIENT_CREDENTIALS' &&
+    change.auth.tokenUrl !== current.tokenUrl &&
+    change.auth.clientSecret === undefined &&
+    !problems.length
+  ) {
+    problems.push({ path: 'body.auth', message: 'must carry clientSecret when tokenUrl changes: the client secret stays with the token endpoint it was given for' });
+  }
+  if (moves && Object.keys(state.secretHeaders ?? {}).length > 0 && change.secretHeaders === undefined) {
+    problems.push({ path: 'body.secretHeaders', message: `must be given again when the url moves to another origin (${originOf(url)}), or {} to drop them` });
+  }
+  return problems;
 }
 
 /**
@@ -124,6 +192,10 @@ export function checkChange(state: ChannelState, change: UpdateChannelInput, pro
     }
   }
   if (change.retryPolicy) problems.push(...checkRetryPolicy(mergeRetryPolicy(state.retryPolicy, change.retryPolicy)));
+  if (change.headers !== undefined || change.secretHeaders !== undefined) {
+    // Only the names of the secret headers the channel keeps matter here, not their sealed values.
+    problems.push(...checkHeaderSets(change.headers ?? state.headers, change.secretHeaders ?? (state.secretHeaders ?? {})));
+  }
   return problems;
 }
 
@@ -212,6 +284,7 @@ export function updateChannel(
     ...(change.auth !== undefined && { auth: mergeAuth(state.auth, change.auth, deps) }),
     signing,
     ...(change.headers !== undefined && { headers: change.headers }),
+    ...(change.secretHeaders !== undefined && { secretHeaders: sealHeaders(change.secretHeaders, deps) }),
     ...(change.enabled !== undefined && { enabled: change.enabled }),
     ...(change.timeoutMs !== undefined && { timeoutMs: change.timeoutMs }),
     ...(change.retryPolicy !== undefined && { retryPolicy: mergeRetryPolicy(state.retryPolicy, change.retryPolicy) }),
@@ -293,6 +366,7 @@ export function channelView(state: ChannelState, signingSecret: string | null = 
     auth: authView(state.auth),
     signing: signingSecret ? { enabled: state.signing.enabled, secret: signingSecret } : { enabled: state.signing.enabled },
     headers: state.headers,
+    secretHeaders: Object.keys(state.secretHeaders ?? {}),
     enabled: state.enabled,
     timeoutMs: state.timeoutMs,
     retryPolicy: state.retryPolicy,

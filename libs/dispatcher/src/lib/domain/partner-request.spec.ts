@@ -140,6 +140,23 @@ describe('buildPartnerRequest: what a partner endpoint receives', () => {
     expect(lowerCased(headers).authorization).toBe('Bearer t0ken');
   });
 
+  it("carries the channel's secret headers, in clear, beside its static ones, in single, batched and alert requests", () => {
+    const c = channel({ headers: { 'X-Partner': 'acme' }, secretHeaders: { 'X-API-Key': 'enc:v1:sealed' } });
+    const secrets: RequestSecrets = { authorization: null, signingSecrets: [], secretHeaders: { 'X-API-Key': 'k3y' } };
+    for (const { headers } of [
+      buildPartnerRequest(c, delivery(), 1, secrets, NOW),
+      buildBatchRequest(c, 'bat_1', [delivery()], 1, secrets, NOW),
+    ]) {
+      expect(headers).toMatchObject({ 'X-Partner': 'acme', 'X-API-Key': 'k3y' });
+      expect(JSON.stringify(headers)).not.toContain('enc:v1:');
+    }
+  });
+
+  it('a secret header never replaces one Waybill sets', () => {
+    const secrets: RequestSecrets = { authorization: 'Bearer t', signingSecrets: [], secretHeaders: { authorization: 'mine', 'idempotency-key': 'mine' } };
+    expect(lowerCased(buildPartnerRequest(channel(), delivery(), 1, secrets, NOW).headers)).toMatchObject({ authorization: 'Bearer t', 'idempotency-key': 'tx_1' });
+  });
+
   it('without auth, sends no Authorization header', () => {
     expect(lowerCased(buildPartnerRequest(channel(), delivery(), 1, NO_SECRETS, NOW).headers)).not.toHaveProperty('authorization');
   });

@@ -20,6 +20,8 @@ export interface RequestSecrets {
   authorization: string | null;
   /** Signing secrets in clear (`whsec_…`), newest first; empty when the channel does not sign. */
   signingSecrets: string[];
+  /** The channel's secret headers, their values in clear; sent like its static headers. */
+  secretHeaders?: Record<string, string>;
 }
 
 /** Builds the request of one attempt. Pure: the time and the clear secrets come in. */
@@ -131,6 +133,7 @@ function finish(
 ): PartnerRequest {
   const headers: Record<string, string> = {
     ...channel.headers,
+    ...secrets.secretHeaders,
     'content-type': contentType,
     'user-agent': USER_AGENT,
     'idempotency-key': id,

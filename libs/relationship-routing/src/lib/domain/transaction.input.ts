@@ -1,19 +1,21 @@
 import { z } from 'zod';
+import { identifier, safeText } from '@waybill/contracts';
 
-const Id = z.string().trim().min(1).max(200);
+/** Ids and identifiers: text (no control characters, well-formed), trimmed, 1–200 characters. */
+const Id = safeText().trim().min(1).max(200);
 
 export const CreateRelationshipInput = z
   .object({
     senderId: Id,
     receiverId: Id,
     transactionType: Id,
-    channelId: z.string().min(1).max(200).nullish().describe('Omitted: the organisation’s default inbound channel, as it is now.'),
+    channelId: identifier().nullish().describe('Omitted: the organisation’s default inbound channel, as it is now.'),
   })
   .strict();
 export type CreateRelationshipInput = z.infer<typeof CreateRelationshipInput>;
 
 /** `PATCH /v1/relationships/{id}`: assigns or overrides the channel; null unassigns. */
-export const UpdateRelationshipInput = z.object({ channelId: z.string().min(1).max(200).nullable() }).strict();
+export const UpdateRelationshipInput = z.object({ channelId: identifier().nullable() }).strict();
 export type UpdateRelationshipInput = z.infer<typeof UpdateRelationshipInput>;
 
 const TransactionFields = {
@@ -21,7 +23,7 @@ const TransactionFields = {
     .unknown()
     .refine((v) => v !== undefined, 'is required')
     .describe('Any JSON value for a JSON channel; the document as a string for an XML or X12 channel. At most 1 MiB.'),
-  businessNumber: z.string().max(200).nullish(),
+  businessNumber: safeText().max(200).nullish(),
   stream: z.enum(['LIVE', 'TEST']).default('LIVE'),
 };
 
@@ -32,7 +34,7 @@ export const SendTransactionInput = z.union([
 ]);
 export type SendTransactionInput = z.infer<typeof SendTransactionInput>;
 
-export const IdempotencyKey = z.string().min(1).max(255);
+export const IdempotencyKey = identifier(255);
 
 /** Most transactions in one batch. */
 export const MAX_BATCH_ITEMS = 500;
@@ -51,6 +53,16 @@ export const SendBatchDoc = z.object({ transactions: z.array(BatchItemInput).min
 
 /** Largest payload accepted, in bytes (as stored: JSON text, or the document's UTF-8). */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+/**
+ * Largest body of `POST /v1/transactions` (bytes): room for a 1 MiB payload even where JSON
+ * escaping doubles it (each quote, backslash or line break of an XML or X12 document is two
+ * characters in a JSON string), plus 64 KiB for the envelope — 2,162,688 bytes.
+ */
+export const MAX_TRANSACTION_BODY_BYTES = 2 * MAX_PAYLOAD_BYTES + 64 * 1024;
+
+/** Largest body of `POST /v1/transactions/batch` (bytes): 32 MiB. */
+export const MAX_BATCH_BODY_BYTES = 32 * 1024 * 1024;
 
 /**
  * Reads a transaction body: by relationship id when it names one, by (sender, receiver, type)

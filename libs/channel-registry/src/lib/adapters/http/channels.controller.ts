@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
-import { ApiDoc, ApiKeyGuard, ApiTag, ListQuery, OrgId, pageSchema, validate } from '@waybill/platform';
+import { ApiDoc, ApiKeyGuard, ApiTag, BodyLimit, ListQuery, OrgId, pageSchema, validate } from '@waybill/platform';
 import { ChannelsService } from '../../application/channels.service';
-import { CreateChannelInput, UpdateChannelInput } from '../../domain/channel.input';
+import { CreateChannelInput, MAX_CHANNEL_BODY_BYTES, UpdateChannelInput } from '../../domain/channel.input';
 import { ChannelResponse, SigningSecretResponse, SigningSecretRotated } from './registry.schemas';
 
 const ID = { id: 'The channel’s id (`ch_…`).' };
@@ -14,11 +14,13 @@ export class ChannelsController {
 
   @Post()
   @HttpCode(201)
+  @BodyLimit(MAX_CHANNEL_BODY_BYTES)
   @ApiDoc({
     summary: 'Create a channel',
     description:
       'Every omitted field takes its default; the answer shows the effective values. Credentials are encrypted and never ' +
-      'shown again; with signing on, the answer carries the signing secret (`signing.secret`). URLs must be http(s) without ' +
+      'shown again; with signing on, the answer carries the signing secret (`signing.secret`). `secretHeaders` are headers whose ' +
+      'values are secrets (a partner’s API key): sent like `headers`, encrypted, and shown only by name. URLs must be http(s) without ' +
       'credentials (https only in production) and, unless the deployment allows private targets, resolve to public addresses only.',
     body: CreateChannelInput,
     responses: { 201: { description: 'The channel (secrets left out, but for a new signing secret).', schema: ChannelResponse } },
@@ -46,15 +48,20 @@ export class ChannelsController {
   }
 
   @Patch(':id')
+  @BodyLimit(MAX_CHANNEL_BODY_BYTES)
   @ApiDoc({
     summary: 'Change a channel',
     description:
       'Changes the fields given. `retryPolicy` (same strategy), `circuitBreaker`, `batch` and `auth` (same type) are merged ' +
-      'into the current values, so a credential may be left out to keep it; `headers` replaces all static headers; ' +
-      '`batch: null` turns batching off. The change applies to every attempt made after it, retries of earlier transactions included.',
+      'into the current values, so a credential may be left out to keep it; `headers` replaces all static headers and ' +
+      '`secretHeaders` all secret ones; `batch: null` turns batching off. Credentials stay with the destination they were given ' +
+      'for: a `url` of another origin needs `auth` (with its credential) and `secretHeaders` in the same request, and a new OAuth2 ' +
+      '`tokenUrl` its `clientSecret` — else 422 `CREDENTIALS_REQUIRED` naming them. The change applies to every attempt made ' +
+      'after it, retries of earlier transactions included.',
     params: ID,
     body: UpdateChannelInput,
     responses: { 200: { description: 'The channel as changed.', schema: ChannelResponse } },
+    problems: [422],
   })
   update(@OrgId() orgId: string, @Param('id') id: string, @Body() body: unknown) {
     return this.channels.update(orgId, id, validate(UpdateChannelInput, body));

@@ -1,10 +1,11 @@
 import { Body, Controller, Get, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
+import { displayName } from '@waybill/contracts';
 import { AdminKeyGuard, ApiDoc, ApiKeyGuard, ApiTag, CurrentPrincipal, Principal, validate } from '@waybill/platform';
 import { RegistryService } from '../../application/registry.service';
 import { OrganizationCreated, OrganizationResponse } from './registry.schemas';
 
-export const CreateOrganization = z.object({ name: z.string().trim().min(1).max(200) }).strict();
+export const CreateOrganization = z.object({ name: displayName(200) }).strict();
 
 @ApiTag('Organisations and keys', 'Organisations (with the deployment’s admin key) and their API keys.')
 @Controller('v1/organizations')

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RetryPolicyState } from '@waybill/contracts';
+import { identifier, RetryPolicyState } from '@waybill/contracts';
 
 /** The shapes the registry answers with, for `/openapi.json` (and for tests that hold answers to them). */
 
@@ -60,6 +60,7 @@ export const ChannelResponse = z.object({
     secret: z.string().optional().describe('Only in the answer that created the secret (the 201, or the PATCH that turned signing on).'),
   }),
   headers: z.record(z.string(), z.string()),
+  secretHeaders: z.array(z.string()).describe('The names of the secret headers that are set; their values are write-only.'),
   enabled: z.boolean(),
   timeoutMs: z.number().int(),
   retryPolicy: RetryPolicyState,
@@ -86,5 +87,5 @@ export const SettingsResponse = z.object({
 });
 
 export const SetChannelSetting = z
-  .object({ channelId: z.string().min(1).max(200).nullable().describe('One of the organisation’s channels, or null to clear.') })
+  .object({ channelId: identifier().nullable().describe('One of the organisation’s channels, or null to clear.') })
   .strict();

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
+import { identifier } from '@waybill/contracts';
 import { ApiDoc, ApiKeyGuard, ApiTag, OrgId, validate } from '@waybill/platform';
 import { ChannelTools } from '../../application/channel-tools.service';
 import { PullQueue } from '../../application/pull-queue';
@@ -28,7 +29,7 @@ const HealthListQuery = z
   })
   .strict();
 
-const DeliveryIds = z.array(z.string().min(1).max(200)).min(1).max(100);
+const DeliveryIds = z.array(identifier()).min(1).max(100);
 const AckBody = z.object({ deliveryIds: DeliveryIds }).strict();
 const NackBody = z.object({ deliveryIds: DeliveryIds, reject: z.boolean().default(false) }).strict();
 

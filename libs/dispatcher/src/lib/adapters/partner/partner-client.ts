@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { Agent, Dispatcher, errors } from 'undici';
 import type { Exchange } from '@waybill/delivery';
-import { guardedConnector } from '@waybill/security';
+import { EgressOptions, guardedConnector, PrivateTargets } from '@waybill/security';
 import type { PartnerRequest } from '../../domain/partner-request';
 
 /** Bytes of the partner's answer kept with the attempt. */
@@ -26,8 +26,10 @@ export interface ReadAnswer {
 }
 
 export interface PartnerClientOptions {
-  /** Connect to loopback, private and other non-public addresses (development, tests). */
-  allowPrivateTargets: boolean;
+  /** Connect to loopback, private and other non-public addresses: none, all (development, tests), or these CIDR ranges. */
+  allowPrivateTargets: PrivateTargets;
+  /** The egress proxy and source address every partner connection goes through (token and alert requests too). */
+  egress?: EgressOptions;
   /**
    * Sockets per origin: more than the dispatcher can have in flight (its budget decides; sockets
    * held by hanging requests must never keep a healthy channel on the same origin waiting).
@@ -49,7 +51,7 @@ export class PartnerClient {
       keepAliveMaxTimeout: 600_000,
       connections: opts.connectionsPerOrigin,
       pipelining: 1,
-      connect: guardedConnector(opts.allowPrivateTargets, { timeout: 10_000 }),
+      connect: guardedConnector(opts.allowPrivateTargets, { timeout: 10_000 }, opts.egress),
     });
   }
 

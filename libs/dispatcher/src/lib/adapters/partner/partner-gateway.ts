@@ -10,6 +10,8 @@ interface ClearSecrets {
   authorization: string | null;
   oauthClientSecret: string | null;
   signing: { secret: string; expiresAt: number | null }[];
+  /** The secret headers, in clear. */
+  headers: Record<string, string>;
 }
 
 /**
@@ -35,8 +37,9 @@ export class PartnerGateway {
     const clear = this.secretsOf(channel);
     const now = Date.now();
     const signingSecrets = clear.signing.filter((s) => s.expiresAt === null || s.expiresAt > now).map((s) => s.secret);
+    const secretHeaders = clear.headers;
     if (channel.auth.type !== 'OAUTH2_CLIENT_CREDENTIALS') {
-      return this.client.post(build({ authorization: clear.authorization, signingSecrets }), channel.timeoutMs, abort);
+      return this.client.post(build({ authorization: clear.authorization, signingSecrets, secretHeaders }), channel.timeoutMs, abort);
     }
     const auth = channel.auth;
     const left = () => Math.max(1, channel.timeoutMs - Math.round(performance.now() - started));
@@ -50,13 +53,13 @@ export class PartnerGateway {
     };
     const first = await bearer();
     if (typeof first !== 'string') return first;
-    const result = await this.client.post(build({ authorization: `Bearer ${first}`, signingSecrets }), left(), abort);
+    const result = await this.client.post(build({ authorization: `Bearer ${first}`, signingSecrets, secretHeaders }), left(), abort);
     if (result.exchange.kind !== 'answered' || result.exchange.statusCode !== 401) return withTotal(result, started);
     // The partner refused the token (revoked, rotated keys): a fresh one, once.
     this.tokens.invalidate(channel.id, first);
     const second = await bearer();
     if (typeof second !== 'string') return second;
-    return withTotal(await this.client.post(build({ authorization: `Bearer ${second}`, signingSecrets }), left(), abort), started);
+    return withTotal(await this.client.post(build({ authorization: `Bearer ${second}`, signingSecrets, secretHeaders }), left(), abort), started);
   }
 
   private secretsOf(channel: ChannelState): ClearSecrets {
@@ -77,6 +80,7 @@ export class PartnerGateway {
       signing: channel.signing.enabled
         ? channel.signing.secrets.map((s) => ({ secret: open(s.secret), expiresAt: s.expiresAt === null ? null : Date.parse(s.expiresAt) })).reverse()
         : [],
+      headers: Object.fromEntries(Object.entries(channel.secretHeaders ?? {}).map(([name, sealed]) => [name, open(sealed)])),
     };
     this.clear.set(channel.id, clear);
     return clear;

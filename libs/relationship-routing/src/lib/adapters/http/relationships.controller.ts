@@ -1,11 +1,11 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
-import { z } from 'zod';
+import { identifier } from '@waybill/contracts';
 import { ApiDoc, ApiKeyGuard, ApiTag, ListQuery, OrgId, pageSchema, validate } from '@waybill/platform';
 import { RelationshipsService } from '../../application/relationships.service';
 import { CreateRelationshipInput, UpdateRelationshipInput } from '../../domain/transaction.input';
 import { RelationshipResponse } from './routing.schemas';
 
-const ListRelationships = ListQuery.extend({ channelId: z.string().min(1).max(200).optional().describe('Only the relationships served by this channel.') }).strict();
+const ListRelationships = ListQuery.extend({ channelId: identifier().optional().describe('Only the relationships served by this channel.') }).strict();
 const ID = { id: 'The relationship’s id (`rel_…`).' };
 
 @ApiTag('Relationships', 'Sender → receiver, transaction type: which channel serves it.')

@@ -1,9 +1,11 @@
 import { Body, Controller, Get, Headers, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
 import type { FastifyReply } from 'fastify';
-import { ApiDoc, ApiKeyGuard, ApiTag, OrgId, ProblemError, Problems, validate } from '@waybill/platform';
+import { ApiDoc, ApiKeyGuard, ApiTag, BodyLimit, OrgId, ProblemError, Problems, validate } from '@waybill/platform';
 import { IngestionService, IngestResult } from '../../application/ingestion.service';
-import { IdempotencyKey, SendBatchDoc, SendBatchInput, SendTransactionInput } from '../../domain/transaction.input';
+import {
+  IdempotencyKey, MAX_BATCH_BODY_BYTES, MAX_TRANSACTION_BODY_BYTES, SendBatchDoc, SendBatchInput, SendTransactionInput,
+} from '../../domain/transaction.input';
 import { BatchAccepted, SentRequestResponse, TransactionAccepted } from './routing.schemas';
 import { SentRequests } from '../../application/sent-requests.service';
 
@@ -24,12 +26,13 @@ export class TransactionsController {
 
   /** `202` with the new transaction; `200` with the first one when the Idempotency-Key replays it. */
   @Post()
+  @BodyLimit(MAX_TRANSACTION_BODY_BYTES)
   @ApiDoc({
     summary: 'Send a transaction',
     description:
       'By `relationshipId`, or by `senderId`, `receiverId` and `transactionType`. The payload is any JSON value for a JSON ' +
       'channel, or the document as a string for XML (well-formed) and X12 (starting with ISA). 404: unknown relationship; ' +
-      '422: the relationship has no channel; 413: the payload is over 1 MiB.',
+      '422: the relationship has no channel; 413: the payload is over 1 MiB, or the body over 2,162,688 bytes.',
     body: SendTransactionInput,
     headers: IDEMPOTENCY_HEADER,
     responses: {
@@ -51,12 +54,13 @@ export class TransactionsController {
   }
 
   @Post('batch')
+  @BodyLimit(MAX_BATCH_BODY_BYTES)
   @ApiDoc({
     summary: 'Send a batch of transactions',
     description:
       'Up to 500, taken in one database transaction and answered item by item, in order: `{ id, … }` or `{ error }` (a problem ' +
       'whose paths point into the batch), each with its `idempotencyKey` when it had one. An item that fails changes nothing; ' +
-      'the others are accepted.',
+      'the others are accepted. The body is at most 32 MiB (413 beyond).',
     body: SendBatchDoc,
     responses: { 202: { description: 'One result per item.', schema: BatchAccepted } },
   })

@@ -1,10 +1,11 @@
 import { Controller, Get, Query, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
+import { identifier } from '@waybill/contracts';
 import { ApiDoc, ApiKeyGuard, ApiTag, ListQuery, OrgId, pageSchema, validate } from '@waybill/platform';
 import { ALERT_TYPES, AlertsService } from '../../application/alerts.service';
 
 const ListAlerts = ListQuery.extend({
-  channelId: z.string().min(1).max(200).optional(),
+  channelId: identifier().optional(),
   type: z.enum(ALERT_TYPES).optional(),
 }).strict();
 

@@ -1,6 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
+import { identifier, timestamp } from '@waybill/contracts';
 import { TRANSACTION_STATUSES } from '@waybill/delivery';
 import { ApiDoc, ApiKeyGuard, ApiTag, ListQuery, OrgId, pageSchema, validate } from '@waybill/platform';
 import { TransactionsQuery } from '../../application/transactions.query';
@@ -10,7 +11,7 @@ import { RedeliverySweeps } from '../../application/redelivery-sweep.service';
 const Status = z.enum(['PENDING', 'SENDING', 'ACCEPTED', 'DISPATCHED', 'REJECTED', 'FAILED'] satisfies typeof TRANSACTION_STATUSES);
 /** What can be redelivered: every status but those with a delivery in flight. */
 const SettledStatus = z.enum(['ACCEPTED', 'DISPATCHED', 'REJECTED', 'FAILED']);
-const Time = z.iso.datetime({ offset: true }).describe('RFC 3339');
+const Time = timestamp().describe('RFC 3339, years 0001–9999, offsets up to ±14:00');
 
 /** `?status=` may repeat (`?status=FAILED&status=REJECTED`); a comma-separated list is read too. */
 const Statuses = z
@@ -20,8 +21,8 @@ const Statuses = z
 
 const ListTransactions = ListQuery.extend({
   status: Statuses.optional().describe('Any of these statuses; may repeat.'),
-  channelId: z.string().min(1).max(200).optional(),
-  relationshipId: z.string().min(1).max(200).optional(),
+  channelId: identifier().optional(),
+  relationshipId: identifier().optional(),
   createdAfter: Time.optional().describe('Created at or after (inclusive).'),
   createdBefore: Time.optional().describe('Created before (exclusive).'),
 }).strict();
@@ -29,7 +30,7 @@ const ListTransactions = ListQuery.extend({
 const SweepInput = z
   .object({
     status: SettledStatus.describe('Transactions of this status are redelivered (one with a delivery in flight cannot be).'),
-    channelId: z.string().min(1).max(200).optional(),
+    channelId: identifier().optional(),
     createdAfter: Time.optional(),
     createdBefore: Time.optional(),
     dryRun: z.boolean().default(false).describe('Only count the matches: `200 { count, dryRun: true }`, nothing redelivered.'),
