@@ -102,7 +102,9 @@ function forward(
   agent.dispatch(
     { origin, path: req.url ?? '/', method: (req.method ?? 'GET') as 'GET', headers, body },
     {
-      onRequestStart() {},
+      onRequestStart() {
+        // undici takes a handler for its own interface (not the legacy one) by this method's presence.
+      },
       onResponseStart(_controller, statusCode, upHeaders) {
         const out: Record<string, string | string[]> = {};
         for (const [k, v] of Object.entries(upHeaders)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;

@@ -137,7 +137,7 @@ export interface paths {
         put?: never;
         /**
          * Create a channel
-         * @description Every omitted field takes its default; the answer shows the effective values. Credentials are encrypted and never shown again; with signing on, the answer carries the signing secret (`signing.secret`). URLs must be http(s) without credentials (https only in production) and, unless the deployment allows private targets, resolve to public addresses only.
+         * @description Every omitted field takes its default; the answer shows the effective values. Credentials are encrypted and never shown again; with signing on, the answer carries the signing secret (`signing.secret`). `secretHeaders` are headers whose values are secrets (a partner’s API key): sent like `headers`, encrypted, and shown only by name. URLs must be http(s) without credentials (https only in production) and, unless the deployment allows private targets, resolve to public addresses only.
          */
         post: operations["Channels_create"];
         delete?: never;
@@ -166,7 +166,7 @@ export interface paths {
         head?: never;
         /**
          * Change a channel
-         * @description Changes the fields given. `retryPolicy` (same strategy), `circuitBreaker`, `batch` and `auth` (same type) are merged into the current values, so a credential may be left out to keep it; `headers` replaces all static headers; `batch: null` turns batching off. The change applies to every attempt made after it, retries of earlier transactions included.
+         * @description Changes the fields given. `retryPolicy` (same strategy), `circuitBreaker`, `batch` and `auth` (same type) are merged into the current values, so a credential may be left out to keep it; `headers` replaces all static headers and `secretHeaders` all secret ones; `batch: null` turns batching off. Credentials stay with the destination they were given for: a `url` of another origin needs `auth` (with its credential) and `secretHeaders` in the same request, and a new OAuth2 `tokenUrl` its `clientSecret` — else 422 `CREDENTIALS_REQUIRED` naming them. The change applies to every attempt made after it, retries of earlier transactions included.
          */
         patch: operations["Channels_update"];
         trace?: never;
@@ -325,6 +325,26 @@ export interface paths {
          * @description Sends one test delivery (stream TEST, header `Waybill-Test: true`) to the channel now, with its auth, signature and headers, around its circuit breaker and limits; records nothing. `409` for a PULL channel.
          */
         post: operations["ChannelDelivery_test"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/egress": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where deliveries come from
+         * @description The source ranges of every request Waybill makes to partners — deliveries, test deliveries, OAuth2 token requests and alerts — as the deployment publishes them, so that partners can allowlist them.
+         */
+        get: operations["Egress_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -529,7 +549,7 @@ export interface paths {
         put?: never;
         /**
          * Send a transaction
-         * @description By `relationshipId`, or by `senderId`, `receiverId` and `transactionType`. The payload is any JSON value for a JSON channel, or the document as a string for XML (well-formed) and X12 (starting with ISA). 404: unknown relationship; 422: the relationship has no channel; 413: the payload is over 1 MiB.
+         * @description By `relationshipId`, or by `senderId`, `receiverId` and `transactionType`. The payload is any JSON value for a JSON channel, or the document as a string for XML (well-formed) and X12 (starting with ISA). 404: unknown relationship; 422: the relationship has no channel; 413: the payload is over 1 MiB, or the body over 2,162,688 bytes.
          */
         post: operations["Transactions_send"];
         delete?: never;
@@ -549,7 +569,7 @@ export interface paths {
         put?: never;
         /**
          * Send a batch of transactions
-         * @description Up to 500, taken in one database transaction and answered item by item, in order: `{ id, … }` or `{ error }` (a problem whose paths point into the batch), each with its `idempotencyKey` when it had one. An item that fails changes nothing; the others are accepted.
+         * @description Up to 500, taken in one database transaction and answered item by item, in order: `{ id, … }` or `{ error }` (a problem whose paths point into the batch), each with its `idempotencyKey` when it had one. An item that fails changes nothing; the others are accepted. The body is at most 32 MiB (413 beyond).
          */
         post: operations["Transactions_sendBatch"];
         delete?: never;
@@ -731,7 +751,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Over the size limit (1 MiB per payload). */
+        /** @description Over the size limit: 1 MiB per payload, and the endpoint’s body limit (64 KiB unless stated). */
         Problem413: {
             headers: {
                 [name: string]: unknown;
@@ -937,6 +957,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
@@ -1049,6 +1070,8 @@ export interface operations {
                             headers: {
                                 [key: string]: string;
                             };
+                            /** @description The names of the secret headers that are set; their values are write-only. */
+                            secretHeaders: string[];
                             enabled: boolean;
                             timeoutMs: number;
                             retryPolicy: {
@@ -1150,6 +1173,10 @@ export interface operations {
                     headers?: {
                         [key: string]: string;
                     };
+                    /** @default {} */
+                    secretHeaders?: {
+                        [key: string]: string;
+                    };
                     /** @default true */
                     enabled?: boolean;
                     /** @default 30000 */
@@ -1249,6 +1276,8 @@ export interface operations {
                         headers: {
                             [key: string]: string;
                         };
+                        /** @description The names of the secret headers that are set; their values are write-only. */
+                        secretHeaders: string[];
                         enabled: boolean;
                         timeoutMs: number;
                         retryPolicy: {
@@ -1284,6 +1313,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
+            413: components["responses"]["Problem413"];
             429: components["responses"]["Problem429"];
         };
     };
@@ -1340,6 +1370,8 @@ export interface operations {
                         headers: {
                             [key: string]: string;
                         };
+                        /** @description The names of the secret headers that are set; their values are write-only. */
+                        secretHeaders: string[];
                         enabled: boolean;
                         timeoutMs: number;
                         retryPolicy: {
@@ -1373,6 +1405,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
@@ -1397,6 +1430,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
@@ -1448,6 +1482,9 @@ export interface operations {
                         enabled: boolean;
                     };
                     headers?: {
+                        [key: string]: string;
+                    };
+                    secretHeaders?: {
                         [key: string]: string;
                     };
                     enabled?: boolean;
@@ -1521,6 +1558,8 @@ export interface operations {
                         headers: {
                             [key: string]: string;
                         };
+                        /** @description The names of the secret headers that are set; their values are write-only. */
+                        secretHeaders: string[];
                         enabled: boolean;
                         timeoutMs: number;
                         retryPolicy: {
@@ -1557,6 +1596,8 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
+            413: components["responses"]["Problem413"];
+            422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
         };
     };
@@ -1606,6 +1647,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
@@ -1709,6 +1751,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
             429: components["responses"]["Problem429"];
         };
     };
@@ -1754,6 +1797,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
             429: components["responses"]["Problem429"];
         };
     };
@@ -1829,6 +1873,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
@@ -1863,6 +1908,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
@@ -1901,9 +1947,37 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
+            429: components["responses"]["Problem429"];
+        };
+    };
+    Egress_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The egress ranges. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description CIDR ranges Waybill’s partner requests come from (`WAYBILL_EGRESS_RANGES`): what a partner allowlists. */
+                        ranges: string[];
+                        /** @description Whether partner requests go through the deployment’s egress proxy (`WAYBILL_EGRESS_PROXY`). */
+                        proxy: boolean;
+                    };
+                };
+            };
+            401: components["responses"]["Problem401"];
             429: components["responses"]["Problem429"];
         };
     };
@@ -1974,6 +2048,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
+            413: components["responses"]["Problem413"];
         };
     };
     Relationships_list: {
@@ -2060,6 +2135,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
             429: components["responses"]["Problem429"];
         };
     };
@@ -2094,6 +2170,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
@@ -2118,6 +2195,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
@@ -2164,6 +2242,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
+            413: components["responses"]["Problem413"];
             429: components["responses"]["Problem429"];
         };
     };
@@ -2223,6 +2302,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
+            413: components["responses"]["Problem413"];
             429: components["responses"]["Problem429"];
         };
     };
@@ -2257,6 +2337,7 @@ export interface operations {
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
+            413: components["responses"]["Problem413"];
             429: components["responses"]["Problem429"];
         };
     };
@@ -2545,6 +2626,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
+            413: components["responses"]["Problem413"];
             429: components["responses"]["Problem429"];
         };
     };
@@ -2566,12 +2648,12 @@ export interface operations {
                     channelId?: string;
                     /**
                      * Format: date-time
-                     * @description RFC 3339
+                     * @description RFC 3339, years 0001–9999, offsets up to ±14:00
                      */
                     createdAfter?: string;
                     /**
                      * Format: date-time
-                     * @description RFC 3339
+                     * @description RFC 3339, years 0001–9999, offsets up to ±14:00
                      */
                     createdBefore?: string;
                     /**
@@ -2609,6 +2691,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
+            413: components["responses"]["Problem413"];
             429: components["responses"]["Problem429"];
         };
     };
@@ -2660,6 +2743,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
@@ -2713,6 +2797,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
@@ -2807,6 +2892,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["Problem400"];
             401: components["responses"]["Problem401"];
             404: components["responses"]["Problem404"];
             409: components["responses"]["Problem409"];
