@@ -45,8 +45,9 @@ describe('edge router', () => {
     expect(await client.get('/v1/egress')).toMatchObject({ status: 200, body: { url: '/v1/egress' } });
   });
 
-  it('a path no service serves is a 404 problem', async () => {
-    expect(await client.get('/v2/nothing')).toMatchObject(problem(404, 'NOT_FOUND'));
+  it('an API path no service serves is a 404 problem', async () => {
+    // An API path no service serves (other paths are the console's: its index.html).
+    expect(await client.get('/v1/nothing-here')).toMatchObject(problem(404, 'NOT_FOUND'));
   });
 
   it('a service that does not answer is a 502 problem', async () => {

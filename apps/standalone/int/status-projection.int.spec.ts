@@ -78,7 +78,7 @@ describe('status projection: queries and operations (Kafka)', () => {
       const rel = (await api.post('/v1/relationships', { senderId: 'S', receiverId: 'R', transactionType: '850', channelId: channel.id })).body;
       const id = await send(api, rel.id);
       expect((await api.get(`/v1/transactions/${id}`)).body.status).toBe('PENDING');
-      const leased = await api.get(`/v1/channels/${channel.id}/messages?limit=10`);
+      const leased = await api.get(`/v1/channels/${channel.id}/messages?limit=10&waitMs=10000`);
       expect(leased.body.data.map((m: { transactionId: string }) => m.transactionId)).toEqual([id]);
       await statusOf(api, id, 'SENDING');
       expect((await api.post(`/v1/channels/${channel.id}/messages/ack`, { deliveryIds: [leased.body.data[0].deliveryId] })).status).toBe(200);

@@ -71,7 +71,8 @@ export async function startService(spec: ServiceSpec, env: NodeJS.ProcessEnv = p
       clientErrorHandler,
     });
     adapter.getInstance().addHook('onRoute', applyBodyLimit);
-    const app = await NestFactory.create<NestFastifyApplication>(RootModule, adapter, { logger: new NestPinoLogger(log), abortOnError: false });
+    // rawBody: a transaction's payload is delivered exactly as it was sent (its text, not a parsed value).
+    const app = await NestFactory.create<NestFastifyApplication>(RootModule, adapter, { logger: new NestPinoLogger(log), abortOnError: false, rawBody: true });
     app.useGlobalFilters(new ProblemFilter(log));
     adapter.getInstance().addHook('onRequest', app.get(HttpGate).onRequest);
     if (spec.consoleDir) serveConsole(app, spec.consoleDir);

@@ -54,6 +54,27 @@ export const DeliveryRequestedV1 = z.object({
 });
 export type DeliveryRequestedV1 = z.infer<typeof DeliveryRequestedV1>;
 
+/**
+ * v2 carries the payload as text: a JSON payload exactly as it was sent (numbers of any size and
+ * precision, every escape as written), which a parsed value in v1 could not keep; XML and X12
+ * documents as before.
+ */
+export const DeliveryRequestedV2 = DeliveryRequestedV1.omit({ payload: true }).extend({
+  /** The payload as sent: JSON text for JSON channels, the document for XML and X12. */
+  payloadText: z.string(),
+});
+export type DeliveryRequestedV2 = z.infer<typeof DeliveryRequestedV2>;
+
+/** A delivery as a dispatcher holds it: requested in either version (stored rows may hold v1). */
+export type DeliveryRequest = DeliveryRequestedV1 | DeliveryRequestedV2;
+
+/** The payload of a delivery as the text a partner receives. */
+export function payloadTextOf(r: DeliveryRequest): string {
+  if ('payloadText' in r && typeof r.payloadText === 'string') return r.payloadText;
+  const { payload } = r as DeliveryRequestedV1;
+  return r.format === 'JSON' ? (JSON.stringify(payload) ?? 'null') : String(payload);
+}
+
 export const AttemptOutcome = z.enum(['ACCEPTED', 'DISPATCHED', 'REJECTED', 'FAILED', 'RETRYABLE']);
 export type AttemptOutcome = z.infer<typeof AttemptOutcome>;
 

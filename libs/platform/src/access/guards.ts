@@ -30,7 +30,7 @@ export class ApiKeyGuard implements CanActivate {
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
-    // Authenticated already by the request gate (`HttpGate`), before the body was read.
+    // Authenticated, and counted against the rate limit, by the request gate (`HttpGate`) already.
     if (req.principal) return true;
     const key = bearer(req);
     if (!key) throw Problems.unauthorized();

@@ -7,6 +7,7 @@ import { AccessReplica, Principal } from '../access/access.replica';
 import { bearer } from '../access/guards';
 import { secretsEqual } from '../access/api-key';
 import { RouteAuth } from '../access/route-auth';
+import { RateLimiter } from '../rate-limit/rate-limiter';
 import type { WaybillConfig } from '../config/config';
 import { CONFIG } from '../tokens';
 import { FieldError, problemBody, ProblemError, Problems, rawProblemResponse } from './problem';
@@ -39,13 +40,15 @@ type GatedRequest = FastifyRequest & { principal?: Principal };
  * trip on a hit; a miss catches the replica up, bounded, before it answers 401), and its path
  * parameters and query values, which must be text (no control characters, no unpaired
  * surrogates). Without a valid key, a 30 MB body is never read: the 401 goes out at once and the
- * connection is closed behind it.
+ * connection is closed behind it. A call with a key counts against its organisation's rate limit
+ * here (429 before the body is read).
  */
 @Injectable()
 export class HttpGate {
   constructor(
     private readonly access: AccessReplica,
     private readonly routes: RouteAuth,
+    private readonly limits: RateLimiter,
     @Inject(CONFIG) private readonly config: WaybillConfig,
   ) {}
 
@@ -68,6 +71,11 @@ export class HttpGate {
     if (!key) throw Problems.unauthorized();
     const principal = await this.access.authenticate(key);
     if (!principal) throw Problems.unauthorized();
+    // The organisation's rate limit, before the body is read too (`ApiKeyGuard` trusts this).
+    const admission = this.limits.take(principal.orgId);
+    if (!admission.allowed) {
+      throw Problems.tooManyRequests('This organisation is over its rate limit; retry after the time in Retry-After.', admission.retryAfterS);
+    }
     request.principal = principal;
   }
 

@@ -38,7 +38,7 @@ export class DeliveryService implements OnApplicationBootstrap, OnApplicationShu
     await this.consumer.start(this.transport, this.log, {
       group: GROUP,
       topics: [Topics.deliveries],
-      types: ['delivery.requested.v1'],
+      types: ['delivery.requested.v1', 'delivery.requested.v2'],
       // Every partition's batch at once: a batch waits for its own deliveries only, never for
       // another partition's (`npm run bench`: p50 ingest→partner 145 → 95 ms against 4 at once).
       partitionsConcurrently: this.transport.partitions,
@@ -53,7 +53,7 @@ export class DeliveryService implements OnApplicationBootstrap, OnApplicationShu
         const now = new Date();
         await this.dispatcher.accept(
           items.flatMap((item) =>
-            item.kind === 'event' && item.event.type === 'delivery.requested.v1'
+            item.kind === 'event' && (item.event.type === 'delivery.requested.v1' || item.event.type === 'delivery.requested.v2')
               ? [{ orgId: item.event.orgId, request: item.event.data, partition: item.message.partition, firstSeenAt: now }]
               : [],
           ),

@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Logger } from 'pino';
-import type { ChannelState, DeliveryRequestedV1 } from '@waybill/contracts';
+import { ChannelState, DeliveryRequest, payloadTextOf } from '@waybill/contracts';
 import { nextRetry } from '@waybill/delivery';
 import { delay, Outbox, OutgoingMessage, Signal } from '@waybill/messaging';
 import { CONTENT_TYPES } from '../domain/partner-request';
@@ -26,7 +26,7 @@ export interface PullMessage {
   /** This lease's number: each lease counts as an attempt. */
   attempt: number;
   leaseExpiresAt: string;
-  format: DeliveryRequestedV1['format'];
+  format: DeliveryRequest['format'];
   contentType: string;
   id: string;
   relationshipId: string;
@@ -37,8 +37,23 @@ export interface PullMessage {
   stream: 'LIVE' | 'TEST';
   createdAt: string;
   delivery: { id: string; attempt: number };
-  /** A JSON value (JSON) or the document's text (XML, X12). */
-  payload: unknown;
+  /**
+   * The payload as it was sent: JSON text (JSON channels; the API answer embeds it as it is) or
+   * the document (XML, X12; a string in the answer). See `pullMessagesJson`.
+   */
+  payloadText: string;
+}
+
+/**
+ * `GET …/messages`'s answer: `{ data: [ …messages ] }` as JSON text, each JSON payload spliced in
+ * as the text it was sent as (never re-serialised: numbers of any size and precision, every escape).
+ */
+export function pullMessagesJson(messages: readonly PullMessage[]): string {
+  const items = messages.map(({ payloadText, ...rest }) => {
+    const head = JSON.stringify(rest);
+    return `${head.slice(0, -1)},"payload":${rest.format === 'JSON' ? payloadText : JSON.stringify(payloadText)}}`;
+  });
+  return `{"data":[${items.join(',')}]}`;
 }
 
 /** A queued message as `GET …/messages/pending` shows it: who and what, not the payload. */
@@ -49,7 +64,7 @@ export interface PeekedMessage {
   receiverId: string;
   transactionType: string;
   businessNumber: string | null;
-  format: DeliveryRequestedV1['format'];
+  format: DeliveryRequest['format'];
   /** Leases so far (each an attempt). */
   attempts: number;
   queuedAt: string;
@@ -66,7 +81,7 @@ interface MessageRow {
   delivery_id: string;
   org_id: string;
   channel_id: string;
-  request: DeliveryRequestedV1;
+  request: DeliveryRequest;
   state: PullState;
   attempts: number;
   first_seen_at: Date;
@@ -414,6 +429,6 @@ function toMessage(row: MessageRow): PullMessage {
     stream: t.stream,
     createdAt: t.createdAt,
     delivery: { id: r.deliveryId, attempt: row.attempts },
-    payload: r.payload,
+    payloadText: payloadTextOf(r),
   };
 }

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
-import type { ChannelState, DeliveryRequestedV1 } from '@waybill/contracts';
+import { XMLValidator } from 'fast-xml-parser';
+import { ChannelState, DeliveryRequestedV1, DeliveryRequestedV2, payloadTextOf } from '@waybill/contracts';
 import { buildAlertRequest, buildBatchRequest, renderBatchBody, testDelivery } from './partner-request';
 
 const AT = '2030-01-01T00:00:00.000Z';
@@ -42,6 +43,26 @@ describe('batches: the list envelope of API.md', () => {
     expect(renderBatchBody('XML', 'bat_1', docs.map((d, i) => delivery(i, 'XML', d)), 1)).toBe('<TransactionList count="3"><A>1</A><B/><C>3</C></TransactionList>');
   });
 
+  it('XML: a well-formed envelope whatever prolog each document had (comments, processing instructions, a document type)', () => {
+    const docs = [
+      '<?xml version="1.0"?>\n<!-- exported 2030-01-01 -->\n<?xml-stylesheet href="a.xsl"?>\n<Order><N>1</N></Order>',
+      '<!DOCTYPE Invoice [ <!ELEMENT Invoice (#PCDATA)> ]>\n<Invoice>2</Invoice>',
+      '<!doctype Note SYSTEM "note.dtd"><Note>3</Note>',
+      '<Plain a="1"/>',
+    ];
+    const body = renderBatchBody('XML', 'bat_1', docs.map((d, i) => delivery(i, 'XML', d)), 1);
+    expect(body).toBe('<TransactionList count="4"><Order><N>1</N></Order><Invoice>2</Invoice><Note>3</Note><Plain a="1"/></TransactionList>');
+    expect(XMLValidator.validate(body)).toBe(true);
+  });
+
+  it('JSON: a payload sent as text reaches the partner as that text, numbers of any size and escapes included', () => {
+    const payloadText = '{ "n": 12345678901234567890123, "x": 1e400, "s": "a\\u0000b", "lone": "\\ud800" }';
+    const v2: DeliveryRequestedV2 = { ...(({ payload: _, ...rest }) => rest)(delivery(1)), payloadText };
+    const body = renderBatchBody('JSON', 'bat_1', [v2], 1);
+    expect(body).toContain(`,"payload":${payloadText}}`);
+    expect(JSON.parse(body).items[0].payload.s).toBe('a\u0000b');
+  });
+
   it('X12: the interchanges one after another, as they are', () => {
     const a = 'ISA*00*…*1*0*P*>~IEA*0*000000001~\n';
     const b = 'ISA*00*…*2*0*P*>~IEA*0*000000002~';
@@ -72,7 +93,7 @@ describe('batches: the list envelope of API.md', () => {
   it.each(['JSON', 'XML', 'X12'] as const)('a test delivery in %s is a transaction of the TEST stream in that format', (format) => {
     const d = testDelivery(channel({ format }), 'abc', NOW);
     expect(d).toMatchObject({ format, transactionId: 'test_abc', transaction: { stream: 'TEST' } });
-    if (format === 'X12') expect(String(d.payload)).toMatch(/^ISA\*.{101}~IEA\*0\*000000001~$/);
-    if (format === 'XML') expect(String(d.payload)).toMatch(/^<WaybillTest>/);
+    if (format === 'X12') expect(payloadTextOf(d)).toMatch(/^ISA\*.{101}~IEA\*0\*000000001~$/);
+    if (format === 'XML') expect(payloadTextOf(d)).toMatch(/^<WaybillTest>/);
   });
 });

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
-import type { ChannelState, DeliveryRequestedV1 } from '@waybill/contracts';
+import { ChannelState, DeliveryRequest, payloadTextOf } from '@waybill/contracts';
 
-type Format = DeliveryRequestedV1['format'];
+type Format = DeliveryRequest['format'];
 
 export const USER_AGENT = 'Waybill/0.1';
 
@@ -27,7 +27,7 @@ export interface RequestSecrets {
 /** Builds the request of one attempt. Pure: the time and the clear secrets come in. */
 export function buildPartnerRequest(
   channel: ChannelState,
-  delivery: DeliveryRequestedV1,
+  delivery: DeliveryRequest,
   attempt: number,
   secrets: RequestSecrets,
   now: Date,
@@ -49,7 +49,7 @@ export function buildPartnerRequest(
 export function buildBatchRequest(
   channel: ChannelState,
   batchId: string,
-  deliveries: readonly DeliveryRequestedV1[],
+  deliveries: readonly DeliveryRequest[],
   attempt: number,
   secrets: RequestSecrets,
   now: Date,
@@ -63,17 +63,18 @@ export function buildBatchRequest(
 
 /**
  * The list envelope of API.md: JSON `{ batchId, count, items }` of the single bodies; XML the
- * documents, each without its XML declaration, inside `<TransactionList count="n">`; X12 the
- * interchanges one after another.
+ * documents, each without its prolog (XML declaration, comments, processing instructions, a
+ * document type) — which may only stand at the start of a document —, inside
+ * `<TransactionList count="n">`; X12 the interchanges one after another.
  */
-export function renderBatchBody(format: Format, batchId: string, deliveries: readonly DeliveryRequestedV1[], attempt: number): string {
+export function renderBatchBody(format: Format, batchId: string, deliveries: readonly DeliveryRequest[], attempt: number): string {
   switch (format) {
     case 'JSON':
       return `{"batchId":${JSON.stringify(batchId)},"count":${deliveries.length},"items":[${deliveries.map((d) => renderBody(d, attempt)).join(',')}]}`;
     case 'XML':
-      return `<TransactionList count="${deliveries.length}">${deliveries.map((d) => withoutXmlDeclaration(String(d.payload))).join('')}</TransactionList>`;
+      return `<TransactionList count="${deliveries.length}">${deliveries.map((d) => withoutProlog(payloadTextOf(d))).join('')}</TransactionList>`;
     case 'X12':
-      return deliveries.map((d) => String(d.payload)).join('');
+      return deliveries.map((d) => payloadTextOf(d)).join('');
     default:
       return assertNever(format);
   }
@@ -85,11 +86,11 @@ export function buildAlertRequest(channel: ChannelState, alert: { eventId: strin
 }
 
 /** A test delivery (`POST /v1/channels/{id}/test`): a made-up transaction of the TEST stream, in the channel's format. */
-export function testDelivery(channel: ChannelState, id: string, now: Date): DeliveryRequestedV1 {
+export function testDelivery(channel: ChannelState, id: string, now: Date): DeliveryRequest {
   const stamp = now.toISOString();
-  const payload =
+  const payloadText =
     channel.format === 'JSON'
-      ? { test: true, message: 'Waybill test delivery' }
+      ? JSON.stringify({ test: true, message: 'Waybill test delivery' })
       : channel.format === 'XML'
         ? '<WaybillTest><Message>Waybill test delivery</Message></WaybillTest>'
         : testInterchange(now);
@@ -109,7 +110,7 @@ export function testDelivery(channel: ChannelState, id: string, now: Date): Deli
       stream: 'TEST',
       createdAt: stamp,
     },
-    payload,
+    payloadText,
   };
 }
 
@@ -149,16 +150,31 @@ function finish(
   return { url: channel.url ?? '', headers, body };
 }
 
-const XML_DECLARATION = /^\uFEFF?\s*<\?xml[^?]*\?>\s*/;
+/** What may stand before an XML document's root element: a byte order mark, white space, the declaration, comments, processing instructions. */
+const PROLOG_PART = /^(?:\uFEFF|\s+|<\?[\s\S]*?\?>|<!--[\s\S]*?-->)/;
+/** A document type declaration, with its internal subset (no `]` inside a subset's declarations is assumed). */
+const DOCTYPE = /^<!DOCTYPE[^[>]*(?:\[[\s\S]*?\])?\s*>/i;
 
-function withoutXmlDeclaration(doc: string): string {
-  return doc.replace(XML_DECLARATION, '');
+/** The document from its root element on (a prolog inside a list envelope is ill-formed). */
+export function withoutProlog(doc: string): string {
+  let rest = doc;
+  for (;;) {
+    const m = PROLOG_PART.exec(rest) ?? DOCTYPE.exec(rest);
+    if (!m || m[0].length === 0) return rest;
+    rest = rest.slice(m[0].length);
+  }
 }
 
-export function renderBody(delivery: DeliveryRequestedV1, attempt: number): string {
-  if (delivery.format !== 'JSON') return String(delivery.payload);
+/**
+ * A single delivery's body: the document itself for XML and X12; for JSON the envelope of
+ * API.md, with the payload spliced in as the text it was sent as (never re-serialised: numbers of
+ * any size and precision and every escape reach the partner as sent).
+ */
+export function renderBody(delivery: DeliveryRequest, attempt: number): string {
+  const payload = payloadTextOf(delivery);
+  if (delivery.format !== 'JSON') return payload;
   const t = delivery.transaction;
-  return JSON.stringify({
+  const head = JSON.stringify({
     id: t.id,
     relationshipId: t.relationshipId,
     senderId: t.senderId,
@@ -168,8 +184,8 @@ export function renderBody(delivery: DeliveryRequestedV1, attempt: number): stri
     stream: t.stream,
     createdAt: t.createdAt,
     delivery: { id: delivery.deliveryId, attempt },
-    payload: delivery.payload,
   });
+  return `${head.slice(0, -1)},"payload":${payload}}`;
 }
 
 /** Standard Webhooks: `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, keyed by the secret's bytes. */

@@ -5,7 +5,7 @@ import { GroupCommit, MessageTransport, Outbox, OutgoingMessage } from '@waybill
 import { ChannelReplica, MetricsRegistry, newId, ProblemError, Problems, TRANSPORT, validate } from '@waybill/platform';
 import { ROUTING_DB } from '../adapters/db/routing.migrations';
 import { checkDocument, checkPayload, requestFingerprint } from '../domain/payload.rules';
-import { IdempotencyKey, MAX_PAYLOAD_BYTES, SendTransactionInput, sendTransactionSchema } from '../domain/transaction.input';
+import { IdempotencyKey, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, SendTransactionInput, sendTransactionSchema } from '../domain/transaction.input';
 import { RelationshipRow, SCHEMA } from './relationships.service';
 import { RoutingService } from './routing.service';
 
@@ -23,8 +23,13 @@ export interface IngestItem {
   /** `body`, or `body.transactions[3]`. */
   path: string;
   idempotencyKey?: unknown;
-  /** What the Idempotency-Key's body check compares: the whole body of a single POST, a batch item without its key. */
-  fingerprintOf: unknown;
+  /**
+   * What the Idempotency-Key's body check compares, as the text sent: the whole body of a single
+   * POST, a batch item (its own `idempotencyKey` left out by the check).
+   */
+  sentText: string;
+  /** The payload as the text sent, and how deep it nests (see `locateSpans`); absent when there is none. */
+  payload?: { text: string; depth: number };
 }
 
 export type IngestResult =
@@ -69,10 +74,13 @@ interface Ready {
   fingerprint?: string;
   header: TransactionHeader;
   channel: ChannelState;
+  /** The payload as stored and delivered: the JSON text sent, or the document. */
   text: string;
   bytes: number;
-  payload: unknown;
 }
+
+/** A batch item's own Idempotency-Key is not part of what its key's body check compares. */
+const BATCH_ITEM_KEY = ['idempotencyKey'];
 
 /** Most calls in one group commit, and most request bytes (a request larger than this still goes, alone). */
 const GROUP_MAX_REQUESTS = 512;
@@ -139,7 +147,11 @@ export class IngestionService {
     items.forEach((item, index) => {
       try {
         const key = item.idempotencyKey === undefined ? undefined : validate(IdempotencyKey, item.idempotencyKey, keyPath(item.path));
-        parsed.push({ index, key, input: validate(sendTransactionSchema(item.body), item.body, item.path) });
+        const input = validate(sendTransactionSchema(item.body), item.body, item.path);
+        if ((item.payload?.depth ?? 0) > MAX_PAYLOAD_DEPTH) {
+          throw Problems.invalid([{ path: `${item.path}.payload`, message: `nests deeper than ${MAX_PAYLOAD_DEPTH} levels` }]);
+        }
+        parsed.push({ index, key, input });
       } catch (err) {
         results[index] = { ok: false, error: asProblem(err), ...keyOf(item) };
       }
@@ -194,7 +206,7 @@ export class IngestionService {
             }
             throw Problems.unprocessable('RELATIONSHIP_HAS_NO_CHANNEL', `The channel of relationship ${rel.id} no longer exists.`);
           }
-          const checked = checkPayload(input.payload, channel.format, MAX_PAYLOAD_BYTES);
+          const checked = checkPayload(input.payload, channel.format, MAX_PAYLOAD_BYTES, originals[index].payload?.text);
           if (!checked.ok) {
             if (checked.status === 413) throw Problems.tooLarge(checked.message);
             throw Problems.invalid([{ path: `${originals[index].path}.payload`, message: checked.message }]);
@@ -205,11 +217,11 @@ export class IngestionService {
             request,
             index,
             key,
-            fingerprint: key === undefined ? undefined : requestFingerprint(originals[index].fingerprintOf),
+            fingerprint: key === undefined ? undefined : requestFingerprint(originals[index].sentText, BATCH_ITEM_KEY),
             channel,
             text: checked.text,
             bytes: checked.bytes,
-            payload: channel.format === 'JSON' ? input.payload : checked.text,
+
             header: {
               id: newId('tx'),
               relationshipId: rel.id,
@@ -307,7 +319,7 @@ export class IngestionService {
     );
     for (const r of toStore) {
       const { orgId, now } = r.request;
-      emit(...this.routing.firstDelivery(orgId, r.header, r.channel.id, r.channel.format, r.payload, r.bytes, now));
+      emit(...this.routing.firstDelivery(orgId, r.header, r.channel.id, r.channel.format, r.text, r.bytes, now));
       results.set(r, { ok: true, transaction: accepted(r), replayed: false, ...(r.key !== undefined && { idempotencyKey: r.key }) });
     }
     return results;

@@ -20,7 +20,7 @@ export class RoutingService {
     header: TransactionHeader,
     channelId: string,
     format: Format,
-    payload: unknown,
+    payloadText: string,
     payloadBytes: number,
     now: Date,
   ): OutgoingMessage[] {
@@ -32,7 +32,7 @@ export class RoutingService {
         { orgId, key: transactionId, data: { ...header, channelId, format, payloadBytes, deliveryId, generation: 1 } },
         now,
       ),
-      this.requested(orgId, header, channelId, deliveryId, format, payload, 1, now),
+      this.requested(orgId, header, channelId, deliveryId, format, payloadText, 1, now),
     ];
   }
 
@@ -42,7 +42,7 @@ export class RoutingService {
     header: TransactionHeader,
     channelId: string,
     format: Format,
-    payload: unknown,
+    payloadText: string,
     generation: number,
     now: Date,
   ): OutgoingMessage[] {
@@ -50,7 +50,7 @@ export class RoutingService {
     const transactionId = header.id;
     return [
       eventMessage('transaction.routed.v1', { orgId, key: transactionId, data: { transactionId, channelId, deliveryId, generation } }, now),
-      this.requested(orgId, header, channelId, deliveryId, format, payload, generation, now),
+      this.requested(orgId, header, channelId, deliveryId, format, payloadText, generation, now),
     ];
   }
 
@@ -60,13 +60,13 @@ export class RoutingService {
     channelId: string,
     deliveryId: string,
     format: Format,
-    payload: unknown,
+    payloadText: string,
     generation: number,
     now: Date,
   ): OutgoingMessage {
     return eventMessage(
-      'delivery.requested.v1',
-      { orgId, key: channelId, data: { deliveryId, transactionId: header.id, channelId, generation, format, transaction: header, payload } },
+      'delivery.requested.v2',
+      { orgId, key: channelId, data: { deliveryId, transactionId: header.id, channelId, generation, format, transaction: header, payloadText } },
       now,
     );
   }
@@ -94,7 +94,6 @@ export class RoutingService {
     }
     const generation = tx.generation + 1;
     await em.query('UPDATE transactions SET generation = $2, channel_id = $3 WHERE id = $1', [transactionId, generation, channel.id]);
-    const payload = tx.format === 'JSON' ? JSON.parse(tx.payload) : tx.payload;
-    return this.deliveryEvents(orgId, tx.header, channel.id, channel.format, payload, generation, now);
+    return this.deliveryEvents(orgId, tx.header, channel.id, channel.format, tx.payload, generation, now);
   }
 }

@@ -3,6 +3,9 @@ import fc from 'fast-check';
 import { checkPayload, requestFingerprint } from './payload.rules';
 import { MAX_PAYLOAD_BYTES } from './transaction.input';
 
+/** The fingerprint of a body sent as `JSON.stringify` writes it. */
+const fp = (body: unknown) => requestFingerprint(JSON.stringify(body));
+
 const MiB = 1024 * 1024;
 const X12 = 'ISA*00*          *00*          *ZZ*ACME           *ZZ*GLOBEX         *300101*1253*U*00401*000000001*0*P*>~';
 const XML = '<?xml version="1.0"?><Order><Number>PO-1</Number></Order>';
@@ -119,13 +122,13 @@ describe('requestFingerprint (the Idempotency-Key body check)', () => {
   it('the same body with keys in another order has the same fingerprint', () => {
     const a = { relationshipId: 'rel_1', payload: { po: 'PO-1', lines: [{ sku: 'A', qty: 2 }] }, stream: 'LIVE' };
     const b = { stream: 'LIVE', payload: { lines: [{ qty: 2, sku: 'A' }], po: 'PO-1' }, relationshipId: 'rel_1' };
-    expect(requestFingerprint(a)).toBe(requestFingerprint(b));
+    expect(fp(a)).toBe(fp(b));
   });
 
   it('a different value has another fingerprint', () => {
     const a = { relationshipId: 'rel_1', payload: { po: 'PO-1' } };
-    expect(requestFingerprint(a)).not.toBe(requestFingerprint({ relationshipId: 'rel_1', payload: { po: 'PO-2' } }));
-    expect(requestFingerprint(a)).not.toBe(requestFingerprint({ relationshipId: 'rel_1', payload: { po: 'PO-1' }, stream: 'TEST' }));
+    expect(fp(a)).not.toBe(fp({ relationshipId: 'rel_1', payload: { po: 'PO-2' } }));
+    expect(fp(a)).not.toBe(fp({ relationshipId: 'rel_1', payload: { po: 'PO-1' }, stream: 'TEST' }));
   });
 
   it.each<[string, unknown, unknown]>([
@@ -137,17 +140,17 @@ describe('requestFingerprint (the Idempotency-Key body check)', () => {
     ['a key with a quote', { 'a"': 1 }, { a: 1 }],
     ['false and null', false, null],
   ])('%s differ', (_, a, b) => {
-    expect(requestFingerprint(a)).not.toBe(requestFingerprint(b));
+    expect(fp(a)).not.toBe(fp(b));
   });
 
   it('is a SHA-256 in hex', () => {
-    expect(requestFingerprint({ a: 1 })).toMatch(/^[0-9a-f]{64}$/);
+    expect(fp({ a: 1 })).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('for any JSON value, reordering its keys keeps the fingerprint', () => {
     fc.assert(
       fc.property(fc.jsonValue(), fc.boolean(), (value, flip) => {
-        expect(requestFingerprint(reorder(value, flip))).toBe(requestFingerprint(value));
+        expect(fp(reorder(value, flip))).toBe(fp(value));
       }),
     );
   });
@@ -156,7 +159,7 @@ describe('requestFingerprint (the Idempotency-Key body check)', () => {
     const normal = (v: unknown) => JSON.parse(JSON.stringify(v)) as unknown;
     fc.assert(
       fc.property(fc.jsonValue({ maxDepth: 3 }), fc.jsonValue({ maxDepth: 3 }), (a, b) => {
-        expect(requestFingerprint(a) === requestFingerprint(b)).toBe(isDeepStrictEqual(normal(a), normal(b)));
+        expect(fp(a) === fp(b)).toBe(isDeepStrictEqual(normal(a), normal(b)));
       }),
       { numRuns: 300 },
     );
@@ -167,8 +170,8 @@ describe('requestFingerprint (the Idempotency-Key body check)', () => {
       fc.property(fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 }), { minKeys: 1 }), fc.string(), (body, extraKey) => {
         const key = Object.keys(body)[0];
         const changed = { ...body, [key]: { was: body[key] } };
-        expect(requestFingerprint(changed)).not.toBe(requestFingerprint(body));
-        if (!(extraKey in body)) expect(requestFingerprint({ ...body, [extraKey]: 0 })).not.toBe(requestFingerprint(body));
+        expect(fp(changed)).not.toBe(fp(body));
+        if (!(extraKey in body)) expect(fp({ ...body, [extraKey]: 0 })).not.toBe(fp(body));
       }),
     );
   });

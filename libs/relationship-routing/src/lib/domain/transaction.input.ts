@@ -51,6 +51,9 @@ export const BatchItemInput = z.union([
 ]);
 export const SendBatchDoc = z.object({ transactions: z.array(BatchItemInput).min(1).max(MAX_BATCH_ITEMS) }).strict();
 
+/** Deepest nesting of a JSON payload accepted (`[[1]]` nests 2 levels; a scalar 0). */
+export const MAX_PAYLOAD_DEPTH = 256;
+
 /** Largest payload accepted, in bytes (as stored: JSON text, or the document's UTF-8). */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;
 

@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import type { DeliveryRequestedV1 } from '@waybill/contracts';
+import type { DeliveryRequest } from '@waybill/contracts';
 import type { Outbox, OutgoingMessage } from '@waybill/messaging';
 import type { Delivery } from '../../application/engine/work';
 
@@ -46,7 +46,7 @@ interface Row {
   next_attempt: number;
   first_attempt_at: Date;
   batch_id: string | null;
-  request: DeliveryRequestedV1;
+  request: DeliveryRequest;
   seq: string;
   due_at: Date;
 }

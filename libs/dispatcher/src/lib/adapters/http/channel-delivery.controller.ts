@@ -1,9 +1,10 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { identifier } from '@waybill/contracts';
 import { ApiDoc, ApiKeyGuard, ApiTag, OrgId, validate } from '@waybill/platform';
 import { ChannelTools } from '../../application/channel-tools.service';
-import { PullQueue } from '../../application/pull-queue';
+import { PullQueue, pullMessagesJson } from '../../application/pull-queue';
 import { AckResponse, HealthResponse, PendingMessageResponse, PullMessageResponse, TestResponse } from './dispatcher.schemas';
 
 const ID = { id: 'The channel’s id (`ch_…`).' };
@@ -80,12 +81,12 @@ export class ChannelDeliveryController {
     responses: { 200: { description: 'The leased messages.', schema: z.object({ data: z.array(PullMessageResponse) }) } },
     problems: [409],
   })
-  async messages(@OrgId() orgId: string, @Param('id') id: string, @Query() query: unknown) {
+  async messages(@OrgId() orgId: string, @Param('id') id: string, @Query() query: unknown, @Res() reply: FastifyReply): Promise<void> {
     const { limit, waitMs } = validate(MessagesQuery, query, 'query');
     const channel = await this.tools.pullChannel(orgId, id);
     // A disabled channel holds its messages: nothing is leased (no attempt made or spent).
-    if (!channel.enabled) return { data: [] };
-    return { data: await this.pull.lease(channel, limit, waitMs) };
+    const messages = channel.enabled ? await this.pull.lease(channel, limit, waitMs) : [];
+    void reply.type('application/json; charset=utf-8').send(pullMessagesJson(messages));
   }
 
   @Get('messages/pending')

@@ -1,10 +1,10 @@
-import type { DeliveryRequestedV1 } from '@waybill/contracts';
+import type { DeliveryRequest } from '@waybill/contracts';
 import type { Slot } from './in-flight-budget';
 
 /** A delivery as the dispatcher holds it. */
 export interface Delivery {
   orgId: string;
-  request: DeliveryRequestedV1;
+  request: DeliveryRequest;
   /** Its partition of `waybill.deliveries` (its channel's): only that partition's owner attempts it. */
   partition: number;
   /** When the dispatcher first took it: its retry policy's time counts from here. */

@@ -1,12 +1,13 @@
-import { Body, Controller, Get, Headers, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Headers, Param, Post, Query, RawBodyRequest, Req, Res, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiDoc, ApiKeyGuard, ApiTag, BodyLimit, OrgId, ProblemError, Problems, validate } from '@waybill/platform';
 import { IngestionService, IngestResult } from '../../application/ingestion.service';
 import {
   IdempotencyKey, MAX_BATCH_BODY_BYTES, MAX_TRANSACTION_BODY_BYTES, SendBatchDoc, SendBatchInput, SendTransactionInput,
 } from '../../domain/transaction.input';
 import { BatchAccepted, SentRequestResponse, TransactionAccepted } from './routing.schemas';
+import { locateSpans, Span } from '../../domain/json-text';
 import { SentRequests } from '../../application/sent-requests.service';
 
 const IDEMPOTENCY_HEADER = {
@@ -46,9 +47,13 @@ export class TransactionsController {
     @Body() body: unknown,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Headers('content-length') contentLength: string | undefined,
+    @Req() req: RawBodyRequest<FastifyRequest>,
     @Res() reply: FastifyReply,
   ): Promise<void> {
-    const [result] = await this.ingestion.ingest(orgId, [{ body, path: 'body', idempotencyKey, fingerprintOf: body }], { bytes: bodyBytes(contentLength) });
+    const text = sentText(req, body);
+    const { payload } = locateSpans(text);
+    const item = { body, path: 'body', idempotencyKey, sentText: text, payload: payloadOf(text, payload) };
+    const [result] = await this.ingestion.ingest(orgId, [item], { bytes: bodyBytes(contentLength) });
     if (!result.ok) throw result.error;
     void reply.status(result.replayed ? 200 : 202).send(result.transaction);
   }
@@ -68,19 +73,38 @@ export class TransactionsController {
     @OrgId() orgId: string,
     @Body() body: unknown,
     @Headers('content-length') contentLength: string | undefined,
+    @Req() req: RawBodyRequest<FastifyRequest>,
     @Res() reply: FastifyReply,
   ): Promise<void> {
     const { transactions } = validate(SendBatchInput, body);
+    const text = sentText(req, body);
+    const { items } = locateSpans(text);
     const results = await this.ingestion.ingest(
       orgId,
       transactions.map((item, i) => {
         const { idempotencyKey, ...rest } = isObject(item) ? item : { idempotencyKey: undefined };
-        return { body: isObject(item) ? rest : item, path: `body.transactions[${i}]`, idempotencyKey, fingerprintOf: isObject(item) ? rest : item };
+        const spans = items[i];
+        return {
+          body: isObject(item) ? rest : item,
+          path: `body.transactions[${i}]`,
+          idempotencyKey,
+          sentText: spans ? text.slice(spans.item.start, spans.item.end) : JSON.stringify(item),
+          payload: payloadOf(text, spans?.payload),
+        };
       }),
       { bytes: bodyBytes(contentLength) },
     );
     void reply.status(202).send({ data: results.map(itemAnswer) });
   }
+}
+
+/** The body as the text it was sent as (a JSON body always has it); else as JSON writes the parsed value. */
+function sentText(req: RawBodyRequest<FastifyRequest>, body: unknown): string {
+  return req.rawBody ? req.rawBody.toString('utf8') : (JSON.stringify(body) ?? 'null');
+}
+
+function payloadOf(text: string, span: Span | undefined): { text: string; depth: number } | undefined {
+  return span ? { text: text.slice(span.start, span.end), depth: span.depth } : undefined;
 }
 
 /** The body's size from its Content-Length (the body parser has checked it), or undefined. */
