@@ -116,10 +116,31 @@ export class DispatcherInstances1732370300002 implements MigrationInterface {
   }
 }
 
+/**
+ * Deliveries finished lately, with the events that record their outcome: a message read again
+ * after its reader died unacknowledged is not sent again when its delivery is here — its events
+ * are published again instead (consumers dedupe them by id). Unlogged: a record lost with the
+ * database only means a repeat, which delivery at least once allows.
+ */
+export class DispatcherFinished1765100000000 implements MigrationInterface {
+  name = 'DispatcherFinished1765100000000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(
+      'CREATE UNLOGGED TABLE finished_deliveries (delivery_id text PRIMARY KEY, finished_at timestamptz NOT NULL DEFAULT now(), events json NOT NULL)',
+    );
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP TABLE finished_deliveries');
+  }
+}
+
 export const DISPATCHER_MIGRATIONS = [
   CreateMessagingTables1732370000001,
   CreateDispatcher1732370300000,
   DispatcherLines1732370300001,
   DispatcherInstances1732370300002,
+  DispatcherFinished1765100000000,
 ];
 export const DISPATCHER_DB = Symbol('dispatcher.db');

@@ -1,9 +1,15 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { DeliveryRequest } from '@waybill/contracts';
-import type { Outbox, OutgoingMessage } from '@waybill/messaging';
+import { GroupCommit, Outbox, OutgoingMessage } from '@waybill/messaging';
 import type { Delivery } from '../../application/engine/work';
 
 /** A delivery going into (or back into) its channel's parked line. */
+/** A delivery finished, and the events that record its outcome. */
+export interface FinishedEntry {
+  deliveryId: string;
+  events: OutgoingMessage[];
+}
+
 export interface ParkEntry {
   delivery: Delivery;
   batchId: string | null;
@@ -311,14 +317,45 @@ export class ParkedDeliveries {
     return r.at ? r.at.getTime() : null;
   }
 
-  /** Which of `deliveryIds` are parked already (a message read again after its owner died). */
+  /** Which of `deliveryIds` are parked already (a message read again after its reader died before acknowledging it). */
   async existing(deliveryIds: string[]): Promise<Set<string>> {
-    const rows: { delivery_id: string }[] = await this.ds.query(
-      'SELECT delivery_id FROM parked_deliveries WHERE delivery_id = ANY($1)',
-      [deliveryIds],
-    );
+    const rows: { delivery_id: string }[] = await this.ds.query('SELECT delivery_id FROM parked_deliveries WHERE delivery_id = ANY($1)', [deliveryIds]);
     return new Set(rows.map((r) => r.delivery_id));
   }
+
+  /**
+   * Notes deliveries finished, with the events of their outcome (as they are published, not after:
+   * the sooner, the fewer requests a crash repeats). Concurrent notes share one statement.
+   */
+  noteFinished(entries: FinishedEntry[]): Promise<void> {
+    return entries.length === 0 ? Promise.resolve() : this.finished.submit(entries);
+  }
+
+  /** The deliveries of `deliveryIds` noted finished, with their events. */
+  async finishedOf(deliveryIds: string[]): Promise<Map<string, OutgoingMessage[]>> {
+    const rows: { delivery_id: string; events: OutgoingMessage[] }[] = await this.ds.query(
+      'SELECT delivery_id, events FROM finished_deliveries WHERE delivery_id = ANY($1)',
+      [deliveryIds],
+    );
+    return new Map(rows.map((r) => [r.delivery_id, r.events]));
+  }
+
+  /** Forgets finished deliveries older than `ageMs`: by then their messages were long acknowledged. */
+  async forgetFinished(ageMs: number): Promise<void> {
+    await this.ds.query(`DELETE FROM finished_deliveries WHERE finished_at < now() - make_interval(secs => $1 / 1000.0)`, [ageMs]);
+  }
+
+  private readonly finished = new GroupCommit<FinishedEntry[], void>(
+    async (groups) => {
+      await this.ds.query(
+        `INSERT INTO finished_deliveries (delivery_id, events)
+         SELECT d, e FROM json_to_recordset($1::json) AS x(d text, e json) ON CONFLICT DO NOTHING`,
+        [JSON.stringify(groups.flat().map((f) => ({ d: f.deliveryId, e: f.events })))],
+      );
+      return groups.map(() => undefined);
+    },
+    { maxItems: 1_000, maxWeight: 5_000, weight: (entries) => entries.length },
+  );
 
   /** Gives leases back (rows this instance will not finish): claimable again at once. */
   async release(deliveryIds: string[]): Promise<void> {

@@ -23,6 +23,9 @@ import { Delivery, Work } from './work';
 
 /** For this long after a partition is assigned, its deliveries are checked against the parked lines (ms). */
 const RECOVERY_WINDOW_MS = 30_000;
+/** Finished deliveries are remembered this long (ms): far longer than any message waits for its acknowledgement. */
+const FINISHED_KEEP_MS = 60 * 60_000;
+const FINISHED_SWEEP_MS = 10 * 60_000;
 /** Most rows a sweep expires at once. */
 const EXPIRY_BATCH = 500;
 /** How often idle channels are looked for (ms). */
@@ -128,6 +131,9 @@ export class Dispatcher implements DispatcherGauges {
       this.watchSlow();
     });
     this.every(IDLE_SWEEP_MS, () => this.forgetIdleLanes());
+    this.every(FINISHED_SWEEP_MS, () =>
+      this.deps.parked.forgetFinished(FINISHED_KEEP_MS).catch((err) => this.deps.log.warn({ err }, 'dispatcher: forgetting finished deliveries failed')),
+    );
   }
 
   /**
@@ -170,7 +176,8 @@ export class Dispatcher implements DispatcherGauges {
       if (!found) missed.set(d.request.channelId, (found = this.deps.channels.channel(d.orgId, d.request.channelId)));
       return found;
     };
-    for (const d of await this.withoutParked(deliveries)) {
+    const failed: Delivery[] = [];
+    for (const d of await this.withoutSettled(deliveries)) {
       const held = this.active.get(d.request.deliveryId);
       if (held) {
         hot.push(held); // read again (a rebalance): the work in memory answers for it
@@ -197,6 +204,7 @@ export class Dispatcher implements DispatcherGauges {
           break;
         case 'fail':
           finals.push(...this.failEvents(d, admission, 0, null, now));
+          failed.push(d);
           break;
         default:
           assertNever(admission);
@@ -206,7 +214,7 @@ export class Dispatcher implements DispatcherGauges {
     await Promise.all([
       pulls.length > 0 ? this.deps.pull.enqueue(pulls) : undefined,
       line.length > 0 ? this.parkInLine(line, lineEvents, lined) : undefined,
-      finals.length > 0 ? this.deps.publisher.publish(finals) : undefined,
+      finals.length > 0 ? this.deps.publisher.publish(finals).then(() => this.noteFinished(failed, finals)) : undefined,
       this.hold(hot),
     ]);
   }
@@ -471,8 +479,11 @@ export class Dispatcher implements DispatcherGauges {
   private async commit(lane: ChannelLane, work: Work, plan: Plan): Promise<void> {
     const stored = work.stored ? await work.stored.then(() => true, () => false) : false;
     const ids = work.deliveries.map((d) => d.request.deliveryId);
-    await this.durably(() => this.deps.publisher.publish(plan.events));
     const r = plan.retry;
+    // A delivery read from the log (not a parked row) that ends here is noted finished while its
+    // events go out: read again after a crash, it is not sent again.
+    if (!stored && !r) this.noteFinished(work.deliveries, plan.events);
+    await this.durably(() => this.deps.publisher.publish(plan.events));
     if (stored) await this.durably(() => this.deps.parked.settle(ids, r));
     else if (r) {
       await this.durably(() =>
@@ -632,13 +643,30 @@ export class Dispatcher implements DispatcherGauges {
     }
   }
 
-  /** Deliveries of a partition just taken over that are in a parked line already stay there. */
-  private async withoutParked(deliveries: Delivery[]): Promise<Delivery[]> {
+  /**
+   * Deliveries of a partition just taken over (read again: their reader died before acknowledging
+   * them) that are in a parked line already stay there, and those finished already are not sent again.
+   */
+  private async withoutSettled(deliveries: Delivery[]): Promise<Delivery[]> {
     const now = Date.now();
     const suspects = deliveries.filter((d) => (this.recovering.get(d.partition) ?? 0) > now && !this.active.has(d.request.deliveryId));
     if (suspects.length === 0) return deliveries;
-    const parked = await this.deps.parked.existing(suspects.map((d) => d.request.deliveryId));
-    return parked.size === 0 ? deliveries : deliveries.filter((d) => !parked.has(d.request.deliveryId));
+    const ids = suspects.map((d) => d.request.deliveryId);
+    const [parked, finished] = await Promise.all([this.deps.parked.existing(ids), this.deps.parked.finishedOf(ids)]);
+    if (parked.size === 0 && finished.size === 0) return deliveries;
+    // Finished before the crash: its outcome is published again (consumers dedupe it), the partner not asked again.
+    const republish = [...finished.values()].flat();
+    if (republish.length > 0) await this.durably(() => this.deps.publisher.publish(republish));
+    return deliveries.filter((d) => !parked.has(d.request.deliveryId) && !finished.has(d.request.deliveryId));
+  }
+
+  /** Best effort: a lost note only means a repeat after a crash, which delivery at least once allows. */
+  private noteFinished(deliveries: Delivery[], events: OutgoingMessage[]): void {
+    const entries = deliveries.map((d) => ({
+      deliveryId: d.request.deliveryId,
+      events: events.filter((m) => (m.value as { data?: { deliveryId?: string } } | null)?.data?.deliveryId === d.request.deliveryId),
+    }));
+    this.deps.parked.noteFinished(entries).catch((err) => this.deps.log.warn({ err }, 'dispatcher: noting finished deliveries failed'));
   }
 
   private failEvents(d: Delivery, admission: Extract<Admission, { kind: 'fail' }>, attempts: number, lastError: string | null, now: Date): OutgoingMessage[] {
