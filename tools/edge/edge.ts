@@ -2,8 +2,13 @@ import http from 'node:http';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import { clientProblem, consoleFiles, mergeDocuments, problemBody, ProblemError, rawProblemResponse, serviceFor, ServiceName } from '@waybill/platform';
+import { UpstreamPool } from './upstream-pool';
 
-export type Upstreams = Record<ServiceName, string>;
+/** Where each service answers: one instance's URL, or several (balanced, health-checked). */
+export type Upstreams = Record<ServiceName, string | readonly string[]>;
+
+/** The edge's server, and how to change a service's instances while it runs. */
+export type Edge = http.Server & { setUpstreams(service: ServiceName, urls: readonly string[]): void };
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'host']);
 
@@ -29,9 +34,13 @@ function answerProblem(req: http.IncomingMessage, res: http.ServerResponse, prob
  * `/` (every other path: the same files and headers as the standalone app's). Its own errors (no
  * such route, a service that does not answer, a request Node cannot parse) are problem+json too.
  */
-export function startEdge(port: number, upstreams: Upstreams, host = '127.0.0.1', consoleDir: string | null = CONSOLE_DIR): Promise<http.Server> {
+export function startEdge(port: number, upstreams: Upstreams, host = '127.0.0.1', consoleDir: string | null = CONSOLE_DIR): Promise<Edge> {
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
   const files = consoleDir ? consoleFiles(consoleDir) : null;
+  const pools = Object.fromEntries(
+    Object.entries(upstreams).map(([service, urls]) => [service, new UpstreamPool(typeof urls === 'string' ? [urls] : urls, agent)]),
+  ) as Record<ServiceName, UpstreamPool>;
+  for (const pool of Object.values(pools)) if (pool.all.length > 1) pool.startChecking();
   const server = http.createServer((req, res) => {
     try {
       route(req, res);
@@ -46,7 +55,7 @@ export function startEdge(port: number, upstreams: Upstreams, host = '127.0.0.1'
     }
     if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/openapi.json') {
       // Each service documents its own endpoints; the edge, which composes them, serves them as one.
-      void servedDocument(upstreams, agent).then(
+      void servedDocument(pools, agent).then(
         (doc) => res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(doc)),
         (err: Error) => answerProblem(req, res, new ProblemError(502, 'BAD_GATEWAY', 'Bad gateway', err.message)),
       );
@@ -67,13 +76,26 @@ export function startEdge(port: number, upstreams: Upstreams, host = '127.0.0.1'
       if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
     }
     const failed = (err: Error) => answerProblem(req, res, new ProblemError(502, 'BAD_GATEWAY', 'Bad gateway', `${service} did not answer: ${err.message}`));
+    const pool = pools[service];
+    /** To an instance; one that refuses the connection (it died) is left out and the next one asked, when the body can be sent again. */
+    const send = (body: Buffer | http.IncomingMessage | undefined, tried: Set<string>) => {
+      const url = pool.pick(tried);
+      if (!url) return failed(new Error('no instance answers'));
+      forward(agent, url, req, headers, body, res, (err) => {
+        if (!refused(err)) return failed(err);
+        pool.markDown(url);
+        if (body instanceof http.IncomingMessage) return failed(err);
+        tried.add(url);
+        send(body, tried);
+      });
+    };
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
     // A small body is read whole and sent with the request's head; a large one streams through
     // (so that a service refusing it early — a 401, a 413 — stops it early).
     if (hasBody && Number(req.headers['content-length']) <= SMALL_BODY_BYTES) {
-      readAll(req).then((body) => forward(agent, upstreams[service], req, headers, body, res, failed), failed);
+      readAll(req).then((body) => send(body, new Set()), failed);
     } else {
-      forward(agent, upstreams[service], req, headers, hasBody ? req : undefined, res, failed);
+      send(hasBody ? req : undefined, new Set());
     }
   };
   // A request Node cannot parse (a control byte in a header, headers too large) gets a problem too.
@@ -82,7 +104,21 @@ export function startEdge(port: number, upstreams: Upstreams, host = '127.0.0.1'
     if (socket.writable) socket.write(rawProblemResponse(clientProblem(err.code)));
     socket.destroy();
   });
-  return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
+  server.on('close', () => {
+    for (const pool of Object.values(pools)) pool.stopChecking();
+  });
+  const edge = Object.assign(server, {
+    setUpstreams(service: ServiceName, urls: readonly string[]) {
+      pools[service].set(urls);
+      if (urls.length > 1) pools[service].startChecking();
+    },
+  });
+  return new Promise((resolve) => server.listen(port, host, () => resolve(edge)));
+}
+
+/** A connection that was never made (the instance is gone): the request can go to another. */
+function refused(err: Error & { code?: string }): boolean {
+  return err.code === 'ECONNREFUSED' || err.code === 'UND_ERR_CONNECT_TIMEOUT';
 }
 
 /**
@@ -139,9 +175,11 @@ function readAll(stream: http.IncomingMessage): Promise<Buffer> {
 }
 
 /** The four services' OpenAPI documents as one. */
-async function servedDocument(upstreams: Upstreams, agent: Agent): Promise<Record<string, unknown>> {
+async function servedDocument(pools: Record<ServiceName, UpstreamPool>, agent: Agent): Promise<Record<string, unknown>> {
   const documents = await Promise.all(
-    Object.values(upstreams).map(async (url) => {
+    Object.values(pools).map(async (pool) => {
+      const url = pool.pick();
+      if (!url) throw new Error('no instance answers');
       const res = await request(`${url}/openapi.json`, { dispatcher: agent });
       if (res.statusCode !== 200) throw new Error(`${url}/openapi.json answered ${res.statusCode}`);
       return (await res.body.json()) as Record<string, unknown>;
