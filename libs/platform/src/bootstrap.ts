@@ -128,6 +128,7 @@ async function openTransport(spec: ServiceSpec, config: WaybillConfig, log: Logg
       databaseUrl,
       partitions: config.kafkaPartitions,
       namespace: config.kafkaNamespace,
+      sessionTimeoutMs: config.kafkaSessionTimeoutMs,
       log: log.child({ component: 'kafka' }),
       }),
       START_DEADLINE_MS,

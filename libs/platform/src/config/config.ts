@@ -39,6 +39,8 @@ const EnvSchema = z.object({
   WAYBILL_EGRESS_RANGES: cidrList.optional(),
   WAYBILL_SECRET_KEY: z.string().optional(),
   WAYBILL_KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(12),
+  /** How long a consumer group waits for a silent member before it hands its partitions to the others (ms). */
+  WAYBILL_KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(3_000).max(300_000).default(10_000),
   WAYBILL_INSTANCE_ID: z.string().optional(),
   WAYBILL_RATE_LIMIT: z.coerce.number().int().min(1).default(10_000),
   WAYBILL_KAFKA_NAMESPACE: z.string().regex(/^[a-zA-Z0-9_-]+$/).optional(),
@@ -72,6 +74,7 @@ export interface WaybillConfig {
   kafkaPartitions: number;
   /** Prefix of Waybill's topics and groups on a shared cluster. */
   kafkaNamespace: string | undefined;
+  kafkaSessionTimeoutMs: number;
   instanceId: string | undefined;
   /** Requests per second per organisation on the public API, shared by every instance. */
   rateLimit: number;
@@ -102,6 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): WaybillConfig 
     secretKey: e.WAYBILL_SECRET_KEY,
     kafkaPartitions: e.WAYBILL_KAFKA_PARTITIONS,
     kafkaNamespace: e.WAYBILL_KAFKA_NAMESPACE,
+    kafkaSessionTimeoutMs: e.WAYBILL_KAFKA_SESSION_TIMEOUT_MS,
     instanceId: e.WAYBILL_INSTANCE_ID,
     rateLimit: e.WAYBILL_RATE_LIMIT,
     logLevel: e.LOG_LEVEL,
