@@ -144,15 +144,29 @@ export class Dispatcher implements DispatcherGauges {
     const next = new Set(partitions);
     const added = partitions.filter((p) => !this.owned.has(p));
     this.owned = next;
+    // Partitions taken away (a rebalance) while their messages' works are here: the new owner reads
+    // those messages again at once. Parked now — in flight leased to this instance, the rest in
+    // their lines — the new owner finds them parked and leaves them to the line, instead of
+    // sending them a second time.
+    const leaving = new Set<Work>();
+    for (const work of this.active.values()) {
+      if (work.stored === null && !work.isReleased && work.deliveries.some((d) => !next.has(d.partition))) leaving.add(work);
+    }
+    const movable = [...leaving].filter((w) => w.state === 'buffering' || w.state === 'queued' || w.state === 'running');
+    if (movable.length > 0) {
+      this.handOver(movable, Date.now()).catch((err) => this.deps.log.warn({ err }, 'dispatcher: parking the works of partitions taken away failed'));
+    }
     for (const lane of this.lanes.values()) {
       if (!next.has(lane.partition) && lane.wakeTimer) {
         clearTimeout(lane.wakeTimer);
         lane.wakeTimer = null;
       }
     }
-    if (added.length === 0) return;
+    // Every (re)join may hand out again what was handled but not committed (a rebalance, a broker
+    // restarted, this consumer restarted): each assigned partition is looked at for a while.
     const until = Date.now() + RECOVERY_WINDOW_MS;
-    for (const p of added) this.recovering.set(p, until);
+    for (const p of partitions) this.recovering.set(p, until);
+    if (added.length === 0) return;
     void this.loadLines(added);
   }
 
