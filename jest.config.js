@@ -27,6 +27,7 @@ const base = {
   moduleNameMapper: {
     '^@waybill/kafka-local$': '<rootDir>/tools/kafka-local/src/index.ts',
     '^@waybill/edge$': '<rootDir>/tools/edge/edge.ts',
+    '^@waybill/distributed$': '<rootDir>/tools/distributed/index.ts',
     '^@waybill/(.*)$': '<rootDir>/libs/$1/src/index.ts',
   },
   roots: ['<rootDir>/libs', '<rootDir>/apps', '<rootDir>/tools'],

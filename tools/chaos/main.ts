@@ -21,8 +21,7 @@ import { startKafka, KafkaLocal } from '@waybill/kafka-local';
 import { EmbeddedPostgresHandle, findFreePort, startEmbeddedPostgres } from '@waybill/persistence';
 import { Edge, startEdge, Upstreams } from '@waybill/edge';
 import { ApiClient } from '@waybill/testing';
-import { Cluster, Instance } from '../distributed/cluster';
-import { InstanceCounts, SERVICES } from '../distributed/instances';
+import { Cluster, Instance, InstanceCounts, SERVICES } from '@waybill/distributed';
 import { EXPECTED, FINAL, Kind, recoveries, verdict } from './checks';
 import { Behaviour, ChaosReceiver } from './receiver';
 

@@ -194,6 +194,24 @@ describe('hostile input never answers 5xx, and every error is problem+json', () 
       expect(await api.post('/v1/transactions/redeliver', { status: 'FAILED', [name]: value })).toMatchObject({ status: 400, body: { errors: [{ path: `body.${name}` }] } });
     });
 
+    it('a body with a __proto__ or constructor.prototype key at any depth is refused whole with 400, and nothing is stored', async () => {
+      const before = (await api.get<any>('/v1/transactions?limit=100')).body.data.length;
+      for (const text of ['{"__proto__":0}', '{"constructor":{"prototype":{"polluted":1}}}']) {
+        const item = { relationshipId: ids.relationship, payload: JSON.parse(`{"order":${text}}`) };
+        for (const [path, body] of [
+          ['/v1/transactions', item],
+          ['/v1/transactions/batch', { transactions: [item, JSON.parse(text)] }],
+          ['/v1/channels', { name: 'x', type: 'PULL', ...JSON.parse(text) }],
+        ] as const) {
+          const res = await api.post<any>(path, body);
+          expectProblemOr2xx(res, { path, text });
+          expect({ path, text, status: res.status }).toEqual({ path, text, status: 400 });
+        }
+      }
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      expect((await api.get<any>('/v1/transactions?limit=100')).body.data).toHaveLength(before);
+    });
+
     it('every body field that is an id or a name refuses NUL and an unpaired surrogate with 400 naming it', async () => {
       for (const e of bodies) {
         for (const field of e.fields) {

@@ -140,7 +140,8 @@ describe('malformed input changes nothing', () => {
   it('property: a batch whose every item is malformed answers each item with a problem, and changes nothing', async () => {
     const before = await snapshot();
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.jsonValue({ maxDepth: 2 }), { minLength: 1, maxLength: 20 }), async (items) => {
+      // A key named __proto__ refuses the whole body, not one item (hostile-input spec): left out here.
+      fc.asyncProperty(fc.array(fc.jsonValue({ maxDepth: 2 }).filter((v) => !JSON.stringify(v).includes('"__proto__"')), { minLength: 1, maxLength: 20 }), async (items) => {
         fc.pre(items.every((item) => !sendTransactionSchema(item).safeParse(item).success));
         const res = await api.post('/v1/transactions/batch', { transactions: items });
         expect(res.status).toBe(202);
