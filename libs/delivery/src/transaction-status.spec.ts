@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { EVENT_CATALOGUE, EventData, EventOf, EventType, makeEvent, Topics, WaybillEvent } from '@waybill/contracts';
 import { specification } from '@waybill/testing';
-import { evolve, evolveAll, initialView, isTransactionEvent, transactionDecider, TransactionStatus } from './transaction-status';
+import { evolve, evolveAll, initialView, isTransactionEvent, transactionDecider, TransactionStatus, TransactionView } from './transaction-status';
 
 // ---------------------------------------------------------------------------------------------
 // Event builders: one transaction, its deliveries (generations), times one second apart.

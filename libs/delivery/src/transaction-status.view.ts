@@ -15,11 +15,12 @@ import {
  * apart from them: the read model's columns are this view of the row's `facts`).
  */
 
-export type TransactionStatus = 'PENDING' | 'SENDING' | 'ACCEPTED' | 'DISPATCHED' | 'REJECTED' | 'FAILED';
+/** Every status, in the order the API lists them. */
+export const TRANSACTION_STATUSES = ['PENDING', 'SENDING', 'ACCEPTED', 'DISPATCHED', 'REJECTED', 'FAILED'] as const;
+export type TransactionStatus = (typeof TRANSACTION_STATUSES)[number];
 
 /** Statuses with a delivery in flight: redelivering one of these would send the transaction twice. */
 export const IN_FLIGHT: ReadonlySet<TransactionStatus> = new Set(['PENDING', 'SENDING']);
-export const TRANSACTION_STATUSES: readonly TransactionStatus[] = ['PENDING', 'SENDING', 'ACCEPTED', 'DISPATCHED', 'REJECTED', 'FAILED'];
 
 /** The read model of one transaction: what the API shows, derived from `facts`. */
 export interface TransactionView {

@@ -60,8 +60,8 @@ export interface Specification<S, E, C, O, R> {
   given(...events: E[]): When<S, E, C, O, R>;
 }
 
-export function specification<S, E>(fold: Fold<S, E>): Specification<S, E, never, never, never>;
 export function specification<S, E, C, O, R>(decider: DeciderOf<S, E, C, O, R>): Specification<S, E, C, O, R>;
+export function specification<S, E>(fold: Fold<S, E>): Specification<S, E, never, never, never>;
 export function specification<S, E, C, O, R>(decider: Fold<S, E> & Partial<Pick<DeciderOf<S, E, C, O, R>, 'decide'>>): Specification<S, E, C, O, R> {
   const run = (state: S, events: readonly E[]): S => events.reduce(decider.evolve, state);
   return {

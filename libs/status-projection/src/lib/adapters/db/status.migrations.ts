@@ -1,6 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 import { CreateMessagingTables1732370000001 } from '@waybill/messaging';
-import { deliveryCountsDdl, readModelDdl, STATUS_SCHEMA, transactionCountsDdl } from './read-model.ddl';
+import { STATUS_SCHEMA } from '../../application/status.database';
+import { deliveryCountsDdl, readModelDdl, transactionCountsDdl } from './read-model.ddl';
 
 export class CreateStatus1732370400000 implements MigrationInterface {
   name = 'CreateStatus1732370400000';
@@ -167,4 +168,5 @@ export const STATUS_MIGRATIONS = [
   StatusCountsByOrganization1732370400200,
   StatusRelationships1765000000000,
 ];
-export const STATUS_DB = Symbol('status.db');
+// Imported from here by the consumers that have not moved yet (issue 13 §1); its home is the port.
+export { STATUS_DB } from '../../application/status.database';
