@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import type { Format, TransactionHeader } from '@waybill/contracts';
 import { ChannelReplica, Problems } from '@waybill/platform';
-import { ROUTING_DB } from '../adapters/db/routing.migrations';
+import { ROUTING_DB } from './routing.database';
 import { sentRequest, SentRequestView } from '../domain/sent-request';
 
 /**
