@@ -1,85 +1,30 @@
 import fc from 'fast-check';
-import { EVENT_CATALOGUE, EventData, EventOf, EventType, makeEvent, Topics, WaybillEvent } from '@waybill/contracts';
+import { EVENT_CATALOGUE, EventType, Topics, WaybillEvent } from '@waybill/contracts';
 import { specification } from '@waybill/testing';
 import { evolve, evolveAll, initialView, isTransactionEvent, transactionDecider, TransactionStatus, TransactionView } from './transaction-status';
-
-// ---------------------------------------------------------------------------------------------
-// Event builders: one transaction, its deliveries (generations), times one second apart.
-
-const ORG = 'org_1';
-const TX = 'tx_1';
-const CH = 'ch_1';
-const CH2 = 'ch_2';
-const D1 = 'dl_1';
-const D2 = 'dl_2';
-const T0 = Date.parse('2030-01-01T00:00:00.000Z');
-const time = (s: number) => new Date(T0 + s * 1_000).toISOString();
-
-type TxEvent = Parameters<typeof evolve>[1];
-
-let sequence = 0;
-function event<T extends EventType>(type: T, data: EventData<T>, at: number): EventOf<T> {
-  const eventId = `00000000-0000-7000-8000-${(++sequence).toString(16).padStart(12, '0')}`;
-  return makeEvent(type, { eventId, occurredAt: time(at), orgId: ORG, key: TX, data });
-}
-
-const received = (at = 0, channelId = CH) =>
-  event(
-    'transaction.received.v1',
-    {
-      id: TX,
-      relationshipId: 'rel_1',
-      senderId: 'acme',
-      receiverId: 'globex',
-      transactionType: '850',
-      businessNumber: 'PO-1',
-      stream: 'LIVE',
-      createdAt: time(0),
-      channelId,
-      format: 'JSON',
-      payloadBytes: 42,
-    },
-    at,
-  );
-/** What routing sends now: the header and the first delivery in one event. */
-const receivedV2 = (at = 0, channelId = CH) => {
-  const v1 = received(at, channelId);
-  return event('transaction.received.v2', { ...v1.data, deliveryId: D1, generation: 1 }, at);
-};
-const routed = (at = 0, generation = 1, deliveryId = D1, channelId = CH) =>
-  event('transaction.routed.v1', { transactionId: TX, channelId, deliveryId, generation }, at);
-const attempted = (at: number, attempt: number, statusCode: number | null, outcome: EventData<'delivery.attempted.v1'>['outcome'], deliveryId = D1) =>
-  event(
-    'delivery.attempted.v1',
-    {
-      transactionId: TX,
-      deliveryId,
-      channelId: CH,
-      attempt,
-      at: time(at),
-      statusCode,
-      outcome,
-      durationMs: 12,
-      error: statusCode === null ? 'ECONNRESET' : null,
-      responseExcerpt: null,
-    },
-    at,
-  );
-const started = (at: number, attempt = 1, deliveryId = D1) =>
-  event('delivery.started.v1', { transactionId: TX, deliveryId, channelId: CH, attempt, at: time(at) }, at);
-const retryScheduled = (at: number, attempt: number, dueAt: number, deliveryId = D1) =>
-  event('delivery.retry-scheduled.v1', { transactionId: TX, deliveryId, attempt, dueAt: time(dueAt) }, at);
-const deferred = (at: number, until: number | null, deliveryId = D1) =>
-  event('delivery.deferred.v1', { transactionId: TX, deliveryId, reason: 'CIRCUIT_OPEN', until: until === null ? null : time(until) }, at);
-const accepted = (at: number, deliveryId: string | null = D1, by: 'PARTNER' | 'API' | 'PULL' = 'PARTNER') =>
-  event('transaction.accepted.v1', { transactionId: TX, deliveryId, by }, at);
-const dispatched = (at: number, deliveryId = D1) => event('transaction.dispatched.v1', { transactionId: TX, deliveryId }, at);
-const rejected = (at: number, deliveryId = D1) => event('transaction.rejected.v1', { transactionId: TX, deliveryId, statusCode: 400 }, at);
-const failed = (at: number, deliveryId = D1, reason = 'the partner answered 404') =>
-  event('transaction.failed.v1', { transactionId: TX, deliveryId, reason }, at);
-/** A redelivery request names the generation it supersedes (as `POST …/redeliver` publishes it). */
-const redeliveryRequested = (at: number, generation = 1) =>
-  event('transaction.redelivery-requested.v1', { transactionId: TX, requestedAt: time(at), generation }, at);
+import {
+  ORG,
+  TX,
+  CH,
+  CH2,
+  D1,
+  D2,
+  T0,
+  time,
+  TxEvent,
+  received,
+  receivedV2,
+  routed,
+  attempted,
+  started,
+  retryScheduled,
+  deferred,
+  accepted,
+  dispatched,
+  rejected,
+  failed,
+  redeliveryRequested,
+} from './__fixtures__/transaction-events';
 
 const fresh = () => initialView(TX, ORG, time(0));
 const fold = (events: readonly TxEvent[]) => events.reduce(evolve, fresh());
@@ -292,70 +237,6 @@ describe('transaction status: what GET /v1/transactions/{id} shows after each ev
       .given(...SUBMITTED, attempted(1, 1, 503, 'RETRYABLE'), attempted(31, 2, 200, 'ACCEPTED'), accepted(31))
       .when(retryScheduled(1, 2, 31))
       .then({ updatedAt: time(31) });
-  });
-});
-
-describe('transaction commands: given its events, when the API asks, then the events to publish or why not', () => {
-  const ACCEPT = { type: 'AcceptTransaction' } as const;
-  const NOW = new Date(T0 + 3_600_000);
-  const REDELIVER = { type: 'RequestRedelivery', metadata: { now: NOW } } as const;
-  const DISPATCHED = [...SUBMITTED, attempted(1, 1, 202, 'DISPATCHED')];
-
-  it('accept: a DISPATCHED transaction is accepted by the API, for the delivery its status speaks of', () => {
-    transaction
-      .given(...DISPATCHED)
-      .whenCommand(ACCEPT)
-      .then({ type: 'transaction.accepted.v1', data: { transactionId: TX, deliveryId: D1, by: 'API' } });
-  });
-
-  it('accept: once accepted by the API there is nothing left to do (a repeat after a 503 is safe)', () => {
-    transaction.given(...DISPATCHED, accepted(2, null, 'API')).whenCommand(ACCEPT).then();
-  });
-
-  it.each<[string, TxEvent[]]>([
-    ['PENDING', SUBMITTED],
-    ['SENDING', [...SUBMITTED, attempted(1, 1, 503, 'RETRYABLE')]],
-    ['ACCEPTED by the partner', [...SUBMITTED, attempted(1, 1, 200, 'ACCEPTED')]],
-    ['REJECTED', [...SUBMITTED, attempted(1, 1, 400, 'REJECTED')]],
-    ['FAILED', [...SUBMITTED, attempted(1, 1, 404, 'FAILED')]],
-  ])('accept: a transaction %s is refused with TRANSACTION_NOT_DISPATCHED', (_, history) => {
-    transaction.given(...history).whenCommand(ACCEPT).thenError({ code: 'TRANSACTION_NOT_DISPATCHED' });
-  });
-
-  it('accept: after a redelivery, the accept names the new delivery', () => {
-    transaction
-      .given(...SUBMITTED, attempted(1, 1, 404, 'FAILED'), redeliveryRequested(50), routed(51, 2, D2, CH2), attempted(52, 1, 202, 'DISPATCHED', D2))
-      .whenCommand(ACCEPT)
-      .then({ type: 'transaction.accepted.v1', data: { transactionId: TX, deliveryId: D2, by: 'API' } });
-  });
-
-  it.each<[string, TxEvent[]]>([
-    ['ACCEPTED', [...SUBMITTED, attempted(1, 1, 200, 'ACCEPTED')]],
-    ['DISPATCHED', DISPATCHED],
-    ['REJECTED', [...SUBMITTED, attempted(1, 1, 400, 'REJECTED')]],
-    ['FAILED', [...SUBMITTED, attempted(1, 1, 404, 'FAILED')]],
-  ])('redeliver: a transaction %s gets a request for a new delivery, naming the generation it supersedes, at the time given', (_, history) => {
-    transaction
-      .given(...history)
-      .whenCommand(REDELIVER)
-      .then({ type: 'transaction.redelivery-requested.v1', data: { transactionId: TX, requestedAt: NOW.toISOString(), generation: 1 } });
-  });
-
-  it.each<[string, TxEvent[]]>([
-    ['PENDING', SUBMITTED],
-    ['SENDING', [...SUBMITTED, attempted(1, 1, 503, 'RETRYABLE'), retryScheduled(1, 2, 31)]],
-    ['PENDING its redelivery', [...SUBMITTED, attempted(1, 1, 404, 'FAILED'), redeliveryRequested(50)]],
-  ])('redeliver: a transaction %s is refused with TRANSACTION_IN_FLIGHT', (_, history) => {
-    transaction.given(...history).whenCommand(REDELIVER).thenError({ code: 'TRANSACTION_IN_FLIGHT' });
-  });
-
-  it('redeliver: a request routing refused may be asked for again', () => {
-    const request = redeliveryRequested(50);
-    const refusal = event('transaction.redelivery-refused.v1', { transactionId: TX, requestId: request.eventId, reason: 'the relationship has no channel' }, 51);
-    transaction
-      .given(...SUBMITTED, attempted(1, 1, 404, 'FAILED'), request, refusal)
-      .whenCommand(REDELIVER)
-      .then({ type: 'transaction.redelivery-requested.v1', data: { transactionId: TX, requestedAt: NOW.toISOString(), generation: 1 } });
   });
 });
 
