@@ -36,6 +36,42 @@ function constraints(tests) {
 
 const boundaries = (tests) => ['error', { enforceBuildableLibDependency: false, allow: [], depConstraints: constraints(tests) }];
 
+/**
+ * One direction of imports inside a service library (`libs/<service>/src/lib`): `domain/` imports
+ * neither `application/` nor `adapters/`; `application/` — the use cases and their ports (DI tokens,
+ * interfaces) — imports no `adapters/` file; `adapters/` implement the ports and may import both.
+ * A library is held to it once it is listed here (the dispatcher joins after its engine's redesign).
+ */
+const LAYERED_SERVICES = ['channel-registry', 'relationship-routing', 'status-projection'];
+
+/**
+ * Consumers that still import their data source's token (or the projection's writer) from
+ * `adapters/` until they become `@EventPattern` handlers (issue 13 §1); the list shrinks to nothing then.
+ */
+const CONSUMERS_NOT_MOVED = [
+  'libs/channel-registry/src/lib/application/relationship-usage.ts',
+  'libs/relationship-routing/src/lib/application/redelivery.consumer.ts',
+  'libs/relationship-routing/src/lib/application/channel-deletions.ts',
+  'libs/status-projection/src/lib/application/projection.service.ts',
+  'libs/status-projection/src/lib/application/relationship-directory.ts',
+];
+
+const layer = (banned, message) => ({
+  'no-restricted-imports': ['error', { patterns: [{ regex: `(^|/)(${banned.join('|')})(/|$)`, message }] }],
+});
+
+const layers = LAYERED_SERVICES.flatMap((service) => [
+  {
+    files: [`libs/${service}/src/lib/domain/**/*.ts`],
+    rules: layer(['application', 'adapters'], 'domain/ holds pure rules: it imports neither application/ nor adapters/.'),
+  },
+  {
+    files: [`libs/${service}/src/lib/application/**/*.ts`],
+    ignores: CONSUMERS_NOT_MOVED,
+    rules: layer(['adapters'], 'application/ imports no adapters/ file: put the port (DI token, interface) in application/ and implement it in adapters/.'),
+  },
+]);
+
 export default [
   ...nx.configs['flat/base'],
   ...nx.configs['flat/typescript'],
@@ -53,4 +89,5 @@ export default [
     files: ['**/*.spec.ts', '**/__fixtures__/**/*.ts', 'apps/console/e2e/**/*.ts'],
     rules: { '@nx/enforce-module-boundaries': boundaries(true), '@typescript-eslint/no-non-null-assertion': 'off' },
   },
+  ...layers,
 ];

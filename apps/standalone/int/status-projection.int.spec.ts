@@ -479,4 +479,12 @@ describe('status projection: queries and operations (Kafka)', () => {
     expect(text).toMatch(/^waybill_outbox_backlog_messages\{schema="status"\} \d+/m);
     expect(text).toMatch(/^process_cpu_user_seconds_total \d/m);
   });
+
+  it('keeps a processed_events table only in routing, whose redelivery consumer dedupes through it', async () => {
+    const { rows } = await waybill.db.query(
+      `SELECT table_schema AS schema FROM information_schema.tables
+        WHERE table_name = 'processed_events' AND table_schema IN ('registry', 'routing', 'status') ORDER BY 1`,
+    );
+    expect(rows.map((r) => r.schema)).toEqual(['routing']);
+  });
 });

@@ -1,5 +1,6 @@
 export * from './topics';
 export * from './envelope';
+export * from './format';
 export * from './catalogue';
 export * from './events/access.events';
 export * from './events/channel.events';

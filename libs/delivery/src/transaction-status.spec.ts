@@ -1,89 +1,34 @@
 import fc from 'fast-check';
-import { EVENT_CATALOGUE, EventData, EventOf, EventType, makeEvent, Topics, WaybillEvent } from '@waybill/contracts';
+import { EVENT_CATALOGUE, EventType, Topics, WaybillEvent } from '@waybill/contracts';
 import { specification } from '@waybill/testing';
-import { evolve, evolveAll, initialView, isTransactionEvent, TransactionStatus, TransactionView } from './transaction-status';
-
-// ---------------------------------------------------------------------------------------------
-// Event builders: one transaction, its deliveries (generations), times one second apart.
-
-const ORG = 'org_1';
-const TX = 'tx_1';
-const CH = 'ch_1';
-const CH2 = 'ch_2';
-const D1 = 'dl_1';
-const D2 = 'dl_2';
-const T0 = Date.parse('2030-01-01T00:00:00.000Z');
-const time = (s: number) => new Date(T0 + s * 1_000).toISOString();
-
-type TxEvent = Parameters<typeof evolve>[1];
-
-let sequence = 0;
-function event<T extends EventType>(type: T, data: EventData<T>, at: number): EventOf<T> {
-  const eventId = `00000000-0000-7000-8000-${(++sequence).toString(16).padStart(12, '0')}`;
-  return makeEvent(type, { eventId, occurredAt: time(at), orgId: ORG, key: TX, data });
-}
-
-const received = (at = 0, channelId = CH) =>
-  event(
-    'transaction.received.v1',
-    {
-      id: TX,
-      relationshipId: 'rel_1',
-      senderId: 'acme',
-      receiverId: 'globex',
-      transactionType: '850',
-      businessNumber: 'PO-1',
-      stream: 'LIVE',
-      createdAt: time(0),
-      channelId,
-      format: 'JSON',
-      payloadBytes: 42,
-    },
-    at,
-  );
-/** What routing sends now: the header and the first delivery in one event. */
-const receivedV2 = (at = 0, channelId = CH) => {
-  const v1 = received(at, channelId);
-  return event('transaction.received.v2', { ...v1.data, deliveryId: D1, generation: 1 }, at);
-};
-const routed = (at = 0, generation = 1, deliveryId = D1, channelId = CH) =>
-  event('transaction.routed.v1', { transactionId: TX, channelId, deliveryId, generation }, at);
-const attempted = (at: number, attempt: number, statusCode: number | null, outcome: EventData<'delivery.attempted.v1'>['outcome'], deliveryId = D1) =>
-  event(
-    'delivery.attempted.v1',
-    {
-      transactionId: TX,
-      deliveryId,
-      channelId: CH,
-      attempt,
-      at: time(at),
-      statusCode,
-      outcome,
-      durationMs: 12,
-      error: statusCode === null ? 'ECONNRESET' : null,
-      responseExcerpt: null,
-    },
-    at,
-  );
-const started = (at: number, attempt = 1, deliveryId = D1) =>
-  event('delivery.started.v1', { transactionId: TX, deliveryId, channelId: CH, attempt, at: time(at) }, at);
-const retryScheduled = (at: number, attempt: number, dueAt: number, deliveryId = D1) =>
-  event('delivery.retry-scheduled.v1', { transactionId: TX, deliveryId, attempt, dueAt: time(dueAt) }, at);
-const deferred = (at: number, until: number | null, deliveryId = D1) =>
-  event('delivery.deferred.v1', { transactionId: TX, deliveryId, reason: 'CIRCUIT_OPEN', until: until === null ? null : time(until) }, at);
-const accepted = (at: number, deliveryId: string | null = D1, by: 'PARTNER' | 'API' | 'PULL' = 'PARTNER') =>
-  event('transaction.accepted.v1', { transactionId: TX, deliveryId, by }, at);
-const dispatched = (at: number, deliveryId = D1) => event('transaction.dispatched.v1', { transactionId: TX, deliveryId }, at);
-const rejected = (at: number, deliveryId = D1) => event('transaction.rejected.v1', { transactionId: TX, deliveryId, statusCode: 400 }, at);
-const failed = (at: number, deliveryId = D1, reason = 'the partner answered 404') =>
-  event('transaction.failed.v1', { transactionId: TX, deliveryId, reason }, at);
-/** A redelivery request names the generation it supersedes (as `POST …/redeliver` publishes it). */
-const redeliveryRequested = (at: number, generation = 1) =>
-  event('transaction.redelivery-requested.v1', { transactionId: TX, requestedAt: time(at), generation }, at);
+import { evolve, evolveAll, initialView, isTransactionEvent, transactionDecider, TransactionStatus, TransactionView } from './transaction-status';
+import {
+  ORG,
+  TX,
+  CH,
+  CH2,
+  D1,
+  D2,
+  T0,
+  time,
+  TxEvent,
+  received,
+  receivedV2,
+  routed,
+  attempted,
+  started,
+  retryScheduled,
+  deferred,
+  accepted,
+  dispatched,
+  rejected,
+  failed,
+  redeliveryRequested,
+} from './__fixtures__/transaction-events';
 
 const fresh = () => initialView(TX, ORG, time(0));
 const fold = (events: readonly TxEvent[]) => events.reduce(evolve, fresh());
-const transaction = specification<TransactionView, TxEvent>({ initial: fresh, evolve });
+const transaction = specification({ ...transactionDecider, initialState: fresh });
 
 /** A received and routed transaction, first delivery D1 on CH. */
 const SUBMITTED = [received(0), routed(0)];

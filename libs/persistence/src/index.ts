@@ -1,2 +1,2 @@
 export * from './data-source';
-export * from './embedded/embedded-postgres';
+export * from './embedded';

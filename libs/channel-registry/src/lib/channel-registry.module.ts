@@ -1,9 +1,9 @@
 import { Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { serviceDatabase } from '@waybill/platform';
-import { REGISTRY_DB } from './adapters/db/tokens';
 import { REGISTRY_MIGRATIONS } from './adapters/db/registry.migrations';
-import { RegistryService, SCHEMA } from './application/registry.service';
+import { REGISTRY_DB, REGISTRY_SCHEMA } from './application/registry.database';
+import { RegistryService } from './application/registry.service';
 import { ApiKeyUsage } from './application/api-key-usage';
 import { ChannelsService } from './application/channels.service';
 import { SettingsService } from './application/settings.service';
@@ -19,7 +19,7 @@ import { ApiKeyUsageInterceptor } from './adapters/http/api-key-usage.intercepto
 @Module({
   controllers: [OrganizationsController, OrganizationController, ApiKeysController, ChannelsController, SettingsController],
   providers: [
-    serviceDatabase(REGISTRY_DB, { schema: SCHEMA, migrations: REGISTRY_MIGRATIONS }),
+    serviceDatabase(REGISTRY_DB, { schema: REGISTRY_SCHEMA, migrations: REGISTRY_MIGRATIONS }),
     ApiKeyUsage,
     RegistryService,
     Destinations,

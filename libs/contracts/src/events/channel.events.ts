@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Format } from '../format';
 
 /** A secret as it travels and rests: AES-256-GCM ciphertext, never the clear value. */
 export const EncryptedSecret = z.string().regex(/^enc:v1:/, 'must be an encrypted secret');
@@ -44,7 +45,7 @@ export const ChannelState = z.object({
   name: z.string(),
   type: z.enum(['HTTP', 'PULL']),
   url: z.string().nullable(),
-  format: z.enum(['JSON', 'XML', 'X12']),
+  format: Format,
   auth: ChannelAuthState,
   signing: z.object({ enabled: z.boolean(), secrets: z.array(SigningSecretState) }),
   headers: z.record(z.string(), z.string()),

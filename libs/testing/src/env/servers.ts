@@ -11,14 +11,12 @@ export const ENV = {
   /** The cluster's superuser: only the harness uses it, to make each test file's database. */
   adminDatabaseUrl: 'WAYBILL_TEST_ADMIN_DATABASE_URL',
   kafkaBrokers: 'WAYBILL_TEST_KAFKA_BROKERS',
-  workDir: 'WAYBILL_TEST_WORK_DIR',
 } as const;
 
 export interface TestServers {
   databaseUrl: string;
   adminDatabaseUrl: string;
   kafkaBrokers: string;
-  workDir: string;
   stop(): Promise<void>;
 }
 
@@ -36,7 +34,6 @@ export async function startTestServers(log: (line: string) => void = () => undef
     databaseUrl: pg.url,
     adminDatabaseUrl: pg.adminUrl,
     kafkaBrokers: kafka.brokers.join(','),
-    workDir,
     stop: async () => {
       await Promise.allSettled([kafka.stop(), pg.stop()]);
       await rm(workDir, { recursive: true, force: true });

@@ -40,7 +40,3 @@ export function testAdminDatabaseUrl(database?: string): string {
 export function testKafkaBrokers(): string[] {
   return required(ENV.kafkaBrokers).split(',');
 }
-
-export function testWorkDir(): string {
-  return required(ENV.workDir);
-}

@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import { LOGGER } from '@waybill/platform';
-import { REGISTRY_DB } from '../adapters/db/tokens';
+import { REGISTRY_DB } from './registry.database';
 
 /** How often the last uses seen are written (ms). */
 export const USAGE_FLUSH_MS = 1_000;

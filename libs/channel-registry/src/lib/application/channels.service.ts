@@ -6,16 +6,17 @@ import { ChannelState, Topics } from '@waybill/contracts';
 import { eventMessage, MessageTransport, Outbox, tombstone } from '@waybill/messaging';
 import { SecretBox } from '@waybill/security';
 import { CONFIG, decodeCursor, LOGGER, newId, Page, ProblemError, Problems, toPage, TRANSPORT, WaybillConfig } from '@waybill/platform';
-import { REGISTRY_DB } from '../adapters/db/tokens';
 import {
-  ChannelDeps, channelView, ChannelView, changesSomething, checkChange, checkCreate, createChannel, credentialsLeftBehind,
-  currentSigningSecret, deleteConflict, FieldProblem, rotateSigningSecret, updateChannel,
+  ChannelDeps, changesSomething, checkChange, checkCreate, createChannel, credentialsLeftBehind, currentSigningSecret, FieldProblem,
+  rotateSigningSecret, updateChannel,
 } from '../domain/channel.rules';
+import { deleteConflict } from '../domain/channel-deletion.rules';
+import { channelView, ChannelView } from '../domain/channel.view';
 import type { CreateChannelInput, UpdateChannelInput } from '../domain/channel.input';
 import { commitAndPublish, commitWithEvents } from '@waybill/messaging';
 import { Destinations } from './destinations';
 import { RelationshipUsage } from './relationship-usage';
-import { SCHEMA } from './registry.service';
+import { REGISTRY_DB, REGISTRY_SCHEMA } from './registry.database';
 import { readSettings } from './settings.service';
 
 /**
@@ -55,7 +56,7 @@ export class ChannelsService {
     private readonly destinations: Destinations,
     private readonly usage: RelationshipUsage,
   ) {
-    this.outbox = transport.outbox(SCHEMA);
+    this.outbox = transport.outbox(REGISTRY_SCHEMA);
     this.production = config.env === 'production';
     this.deps = {
       seal: (s) => this.secrets.encrypt(s),

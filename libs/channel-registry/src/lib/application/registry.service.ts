@@ -4,10 +4,8 @@ import type { Logger } from 'pino';
 import { eventMessage, MessageTransport, Outbox, OutgoingMessage } from '@waybill/messaging';
 import { decodeCursor, generateApiKey, LOGGER, newId, Page, Problems, toPage, TRANSPORT } from '@waybill/platform';
 import { commitWithEvents } from '@waybill/messaging';
-import { REGISTRY_DB } from '../adapters/db/tokens';
+import { REGISTRY_DB, REGISTRY_SCHEMA } from './registry.database';
 import { ApiKeyUsage } from './api-key-usage';
-
-export const SCHEMA = 'registry';
 
 interface ApiKeyRow {
   id: string;
@@ -42,7 +40,7 @@ export class RegistryService {
     @Inject(LOGGER) private readonly log: Logger,
     private readonly usage: ApiKeyUsage,
   ) {
-    this.outbox = transport.outbox(SCHEMA);
+    this.outbox = transport.outbox(REGISTRY_SCHEMA);
   }
 
   async createOrganization(name: string): Promise<{ id: string; name: string; apiKey: string; createdAt: string }> {

@@ -3,9 +3,8 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { eventMessage, MessageTransport, Outbox } from '@waybill/messaging';
 import { commitAndPublish } from '@waybill/messaging';
 import { Problems, TRANSPORT } from '@waybill/platform';
-import { REGISTRY_DB } from '../adapters/db/tokens';
-import type { OrgSettingsState } from '../domain/channel.rules';
-import { SCHEMA } from './registry.service';
+import type { OrgSettingsState } from '../domain/channel-deletion.rules';
+import { REGISTRY_DB, REGISTRY_SCHEMA } from './registry.database';
 
 export type SettingName = 'defaultInboundChannelId' | 'alertChannelId';
 const COLUMN: Record<SettingName, string> = { defaultInboundChannelId: 'default_inbound_channel_id', alertChannelId: 'alert_channel_id' };
@@ -34,7 +33,7 @@ export class SettingsService {
     @Inject(REGISTRY_DB) private readonly db: DataSource,
     @Inject(TRANSPORT) transport: MessageTransport,
   ) {
-    this.outbox = transport.outbox(SCHEMA);
+    this.outbox = transport.outbox(REGISTRY_SCHEMA);
   }
 
   get(orgId: string): Promise<OrgSettingsState> {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { displayName, safeText, textProblem } from '@waybill/contracts';
+import { displayName, Format, safeText, textProblem } from '@waybill/contracts';
 import { parseDestinationUrl } from '@waybill/security';
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -159,7 +159,7 @@ const ChannelFields = {
   name: displayName(200),
   type: z.enum(['HTTP', 'PULL']),
   url: HttpUrl.nullable(),
-  format: z.enum(['JSON', 'XML', 'X12']),
+  format: Format,
   auth: AuthInput,
   signing: z.object({ enabled: z.boolean() }).strict(),
   headers: Headers,

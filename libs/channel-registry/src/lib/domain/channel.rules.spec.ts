@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { ChannelState } from '@waybill/contracts';
 import { CreateChannelInput } from './channel.input';
 import { UpdateChannelInput } from './channel.input';
-import { ChannelDeps, channelView, checkChange, checkCreate, checkUrl, createChannel, credentialsLeftBehind, originOf, updateChannel } from './channel.rules';
+import { ChannelDeps, checkChange, checkCreate, checkUrl, createChannel, credentialsLeftBehind, originOf, updateChannel } from './channel.rules';
+import { channelView } from './channel.view';
 
 const NOW = new Date('2030-01-01T00:00:00.000Z');
 const IDS = { id: 'ch_1', orgId: 'org_1', now: NOW };

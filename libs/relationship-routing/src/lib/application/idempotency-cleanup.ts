@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import { LOGGER } from '@waybill/platform';
-import { ROUTING_DB } from '../adapters/db/routing.migrations';
+import { ROUTING_DB } from './routing.database';
 
 /** How long an Idempotency-Key is kept (API.md: at least 24 h). */
 export const IDEMPOTENCY_RETENTION_MS = 24 * 3600 * 1000;

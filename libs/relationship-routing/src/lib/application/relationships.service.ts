@@ -4,12 +4,13 @@ import type { Logger } from 'pino';
 import { RelationshipState, Topics } from '@waybill/contracts';
 import { eventMessage, MessageTransport, Outbox, tombstone } from '@waybill/messaging';
 import { ChannelReplica, decodeCursor, LOGGER, newId, Page, Problems, toPage, TRANSPORT } from '@waybill/platform';
-import { ROUTING_DB } from '../adapters/db/routing.migrations';
 import { commitAndPublish, commitWithEvents } from '@waybill/messaging';
 import type { CreateRelationshipInput, UpdateRelationshipInput } from '../domain/transaction.input';
 import { assignChannel } from './channel-deletions';
+import { ROUTING_DB, ROUTING_SCHEMA } from './routing.database';
 
-export const SCHEMA = 'routing';
+// Imported from here by the consumers that have not moved yet (issue 13 §1); its home is the port.
+export { ROUTING_SCHEMA as SCHEMA } from './routing.database';
 
 export interface RelationshipRow {
   id: string;
@@ -38,7 +39,7 @@ export class RelationshipsService {
     @Inject(LOGGER) private readonly log: Logger,
     private readonly channels: ChannelReplica,
   ) {
-    this.outbox = transport.outbox(SCHEMA);
+    this.outbox = transport.outbox(ROUTING_SCHEMA);
   }
 
   /**

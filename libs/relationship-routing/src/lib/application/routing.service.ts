@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import type { TransactionHeader } from '@waybill/contracts';
+import type { Format, TransactionHeader } from '@waybill/contracts';
 import { eventMessage, OutgoingMessage } from '@waybill/messaging';
 import { ChannelReplica, newId } from '@waybill/platform';
-import type { Format } from '../domain/payload.rules';
 import type { RelationshipRow } from './relationships.service';
 
 /** Where a transaction goes: its deliveries (generations) to its relationship's channel. */

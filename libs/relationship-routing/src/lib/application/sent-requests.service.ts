@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import type { TransactionHeader } from '@waybill/contracts';
+import type { Format, TransactionHeader } from '@waybill/contracts';
 import { ChannelReplica, Problems } from '@waybill/platform';
-import { ROUTING_DB } from '../adapters/db/routing.migrations';
+import { ROUTING_DB } from './routing.database';
 import { sentRequest, SentRequestView } from '../domain/sent-request';
 
 /**
@@ -17,7 +17,7 @@ export class SentRequests {
   ) {}
 
   async of(orgId: string, id: string, attempt?: { deliveryId: string; attempt: number }): Promise<SentRequestView> {
-    const rows: { header: TransactionHeader; format: 'JSON' | 'XML' | 'X12'; payload: string; channel_id: string }[] = await this.db.query(
+    const rows: { header: TransactionHeader; format: Format; payload: string; channel_id: string }[] = await this.db.query(
       'SELECT header, format, payload, channel_id FROM transactions WHERE id = $1 AND org_id = $2',
       [id, orgId],
     );

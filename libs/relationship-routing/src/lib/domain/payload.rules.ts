@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { XMLValidator } from 'fast-xml-parser';
+import type { Format } from '@waybill/contracts';
 import { canonicalJsonText } from './json-text';
-
-export type Format = 'JSON' | 'XML' | 'X12';
 
 export type PayloadCheck = { ok: true; text: string; bytes: number } | { ok: false; status: 400 | 413; message: string };
 

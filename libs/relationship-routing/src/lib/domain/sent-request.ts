@@ -1,14 +1,10 @@
-import type { ChannelState, TransactionHeader } from '@waybill/contracts';
+import { ChannelState, CONTENT_TYPES, Format, TransactionHeader } from '@waybill/contracts';
 
 /** What stands in a header's value that is a secret (a credential, a signature). */
 export const REDACTED = '[redacted]';
 
 /** Static header names that look like they carry a secret: their values are never shown. */
 const SECRET_HEADER = /auth|key|token|secret|password|passwd|cookie|signature|session|credential/i;
-
-const CONTENT_TYPES = { JSON: 'application/json', XML: 'application/xml', X12: 'application/edi-x12' } as const;
-
-type Format = keyof typeof CONTENT_TYPES;
 
 export interface SentRequestInput {
   header: TransactionHeader;

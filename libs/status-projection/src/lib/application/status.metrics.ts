@@ -2,8 +2,8 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { IN_FLIGHT, TRANSACTION_STATUSES } from '@waybill/delivery';
 import { cached, MetricsRegistry } from '@waybill/platform';
-import { STATUS_DB } from '../adapters/db/status.migrations';
-import type { AppliedBatch } from '../adapters/db/read-model.writer';
+import type { AppliedBatch } from './projection/read-model.port';
+import { STATUS_DB } from './status.database';
 
 /** The gauges read the database: at most this often (ms). */
 const COUNTS_MAX_AGE_MS = 5_000;

@@ -1,1 +1,2 @@
-export const REGISTRY_DB = Symbol('registry.db');
+// Imported from here by the consumer that has not moved yet (issue 13 §1); its home is the port.
+export { REGISTRY_DB } from '../../application/registry.database';

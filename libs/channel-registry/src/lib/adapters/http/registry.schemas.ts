@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { identifier, RetryPolicyState } from '@waybill/contracts';
+import { Format, identifier, RetryPolicyState } from '@waybill/contracts';
 
 /** The shapes the registry answers with, for `/openapi.json` (and for tests that hold answers to them). */
 
@@ -53,7 +53,7 @@ export const ChannelResponse = z.object({
   name: z.string(),
   type: z.enum(['HTTP', 'PULL']),
   url: z.string().nullable(),
-  format: z.enum(['JSON', 'XML', 'X12']),
+  format: Format,
   auth: AuthView.describe('The auth without its credential: credentials are write-only.'),
   signing: z.object({
     enabled: z.boolean(),

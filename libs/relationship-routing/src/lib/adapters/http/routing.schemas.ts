@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Format } from '@waybill/contracts';
 
 /** The shapes routing answers with, for `/openapi.json` (and for tests that hold answers to them). */
 
@@ -48,7 +49,7 @@ export const BatchAccepted = z.object({
 
 export const SentRequestResponse = z.object({
   transactionId: z.string(),
-  format: z.enum(['JSON', 'XML', 'X12']),
+  format: Format,
   contentType: z.string(),
   payload: z.string().describe('The payload as received: the JSON text, or the XML or X12 document.'),
   request: z

@@ -2,7 +2,7 @@ import { Body, Controller, Get, Headers, Param, Post, Query, RawBodyRequest, Req
 import { z } from 'zod';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiDoc, ApiKeyGuard, ApiTag, BodyLimit, OrgId, ProblemError, Problems, validate } from '@waybill/platform';
-import { IngestionService, IngestResult } from '../../application/ingestion.service';
+import { IngestionService, IngestResult } from '../../application/ingestion/ingestion.service';
 import {
   IdempotencyKey, MAX_BATCH_BODY_BYTES, MAX_TRANSACTION_BODY_BYTES, SendBatchDoc, SendBatchInput, SendTransactionInput,
 } from '../../domain/transaction.input';

@@ -1,11 +1,8 @@
 import { quoteIdent } from '@waybill/persistence';
+import { TRANSACTION_COLUMNS, TransactionColumn } from '../../application/projection/transaction-row';
 
-/** The status service's own schema: where the live read model and the operational tables live. */
-export const STATUS_SCHEMA = 'status';
-/** Where a rebuild folds the log into a fresh read model before it is switched in. */
-export const REBUILD_SCHEMA = 'status_rebuild';
-/** Where the read model a rebuild replaced is moved, before it is dropped. */
-export const RETIRED_SCHEMA = 'status_retired';
+// Imported from here by the consumers that have not moved yet (issue 13 §1); its home is the port.
+export { STATUS_SCHEMA } from '../../application/status.database';
 
 /**
  * The tables of the read model: everything folded from `waybill.transaction-events`, and nothing
@@ -15,6 +12,27 @@ export const RETIRED_SCHEMA = 'status_retired';
  * a batch halfway through).
  */
 export const READ_MODEL_TABLES = ['transaction_events', 'transactions', 'delivery_attempts', 'transaction_counts', 'delivery_counts'] as const;
+
+/** The SQL type of each column of a transaction's row (its shape: `transaction-row.ts`). */
+const TRANSACTION_COLUMN_TYPES: Record<TransactionColumn, string> = {
+  id: 'text COLLATE "C" PRIMARY KEY',
+  org_id: 'text COLLATE "C" NOT NULL',
+  relationship_id: 'text COLLATE "C"',
+  channel_id: 'text COLLATE "C"',
+  sender_id: 'text',
+  receiver_id: 'text',
+  transaction_type: 'text',
+  business_number: 'text',
+  stream: 'text',
+  created_at: 'timestamptz',
+  status: 'text COLLATE "C" NOT NULL',
+  delivery_id: 'text',
+  generation: 'int NOT NULL',
+  next_attempt_at: 'timestamptz',
+  accepted_by: 'text',
+  updated_at: 'timestamptz NOT NULL',
+  facts: 'jsonb NOT NULL',
+};
 
 /**
  * The read model's DDL, in `schema`. The live tables were created by the same statements (see
@@ -44,23 +62,7 @@ export function readModelDdl(schema: string): string[] {
   const s = quoteIdent(schema);
   return [
     `CREATE TABLE ${s}.transactions (
-       id text COLLATE "C" PRIMARY KEY,
-       org_id text COLLATE "C" NOT NULL,
-       relationship_id text COLLATE "C",
-       channel_id text COLLATE "C",
-       sender_id text,
-       receiver_id text,
-       transaction_type text,
-       business_number text,
-       stream text,
-       created_at timestamptz,
-       status text COLLATE "C" NOT NULL,
-       delivery_id text,
-       generation int NOT NULL,
-       next_attempt_at timestamptz,
-       accepted_by text,
-       updated_at timestamptz NOT NULL,
-       facts jsonb NOT NULL
+       ${TRANSACTION_COLUMNS.map((c) => `${c} ${TRANSACTION_COLUMN_TYPES[c]}`).join(',\n       ')}
      ) WITH (fillfactor = 85)`,
     `CREATE INDEX transactions_by_status ON ${s}.transactions (org_id, status, created_at DESC, id DESC)
        WHERE created_at IS NOT NULL`,

@@ -3,10 +3,11 @@ import type { TransactionEvent } from '@waybill/delivery';
 import { openServiceDataSource, quoteIdent } from '@waybill/persistence';
 import { createTestDatabase } from '@waybill/testing';
 import { random, shuffle, transactionHistory } from '../../../__fixtures__/histories';
-import { readModelDdl, STATUS_SCHEMA } from './read-model.ddl';
+import { listQuery } from '../../application/queries/transactions.sql';
+import { STATUS_SCHEMA } from '../../application/status.database';
+import { readModelDdl } from './read-model.ddl';
 import { applyTransactionEvents, ConcurrentProjectionError } from './read-model.writer';
 import { STATUS_MIGRATIONS } from './status.migrations';
-import { listQuery } from './transactions.sql';
 
 /**
  * The projection's writer against a real PostgreSQL: the same events twice give the same rows, and

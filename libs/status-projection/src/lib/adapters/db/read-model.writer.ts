@@ -1,27 +1,18 @@
 import type { EntityManager } from 'typeorm';
-import { attemptOf, evolveAll, initialView, TransactionEvent, TransactionFacts, TransactionView, viewOf } from '@waybill/delivery';
+import { attemptOf, evolveAll, initialView, TransactionEvent, TransactionView, viewOf } from '@waybill/delivery';
 import { quoteIdent } from '@waybill/persistence';
-
-/** One transaction's row before and after a batch (before is null for a new row). */
-export interface RowChange {
-  before: TransactionView | null;
-  after: TransactionView;
-}
-
-/** What a batch changed: the events applied (those read for the first time), and the rows. */
-export interface AppliedBatch {
-  events: TransactionEvent[];
-  changes: RowChange[];
-}
+import type { AppliedBatch } from '../../application/projection/read-model.port';
+import { TRANSACTION_COLUMNS, toRow, TransactionRow } from '../../application/projection/transaction-row';
 
 /** Thrown when another reader created a row this batch meant to create: the batch is retried. */
 export class ConcurrentProjectionError extends Error {}
 
-interface StateRow {
-  id: string;
-  org_id: string;
-  facts: TransactionFacts;
-}
+type StateRow = Pick<TransactionRow, 'id' | 'org_id' | 'facts'>;
+
+/** What an update of a row sets: every column but its key and organisation. */
+const UPDATED = TRANSACTION_COLUMNS.filter((c) => c !== 'id' && c !== 'org_id')
+  .map((c) => `${c} = v.${c}`)
+  .join(', ');
 
 /**
  * Applies a batch of transaction events to the read model in `schema`, inside the caller's
@@ -94,11 +85,7 @@ export async function applyTransactionEvents(
        INSERT INTO ${s}.transactions SELECT * FROM jsonb_populate_recordset(null::${s}.transactions, $1::jsonb)
        ON CONFLICT (id) DO NOTHING RETURNING 1),
      updated AS (
-       UPDATE ${s}.transactions t SET
-         relationship_id = v.relationship_id, channel_id = v.channel_id, sender_id = v.sender_id, receiver_id = v.receiver_id,
-         transaction_type = v.transaction_type, business_number = v.business_number, stream = v.stream, created_at = v.created_at,
-         status = v.status, delivery_id = v.delivery_id, generation = v.generation, next_attempt_at = v.next_attempt_at,
-         accepted_by = v.accepted_by, updated_at = v.updated_at, facts = v.facts
+       UPDATE ${s}.transactions t SET ${UPDATED}
        FROM jsonb_populate_recordset(null::${s}.transactions, $2::jsonb) v WHERE t.id = v.id),
      attempts AS (
        INSERT INTO ${s}.delivery_attempts
@@ -160,26 +147,4 @@ function firstOfEach(events: readonly TransactionEvent[]): TransactionEvent[] {
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function toRow(v: TransactionView) {
-  return {
-    id: v.id,
-    org_id: v.orgId,
-    relationship_id: v.relationshipId,
-    channel_id: v.channelId,
-    sender_id: v.senderId,
-    receiver_id: v.receiverId,
-    transaction_type: v.transactionType,
-    business_number: v.businessNumber,
-    stream: v.stream,
-    created_at: v.createdAt,
-    status: v.status,
-    delivery_id: v.deliveryId,
-    generation: v.generation,
-    next_attempt_at: v.nextAttemptAt,
-    accepted_by: v.acceptedBy,
-    updated_at: v.updatedAt,
-    facts: v.facts,
-  };
 }

@@ -1,6 +1,7 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
 import { CreateMessagingTables1732370000001 } from '@waybill/messaging';
-import { deliveryCountsDdl, readModelDdl, STATUS_SCHEMA, transactionCountsDdl } from './read-model.ddl';
+import { STATUS_SCHEMA } from '../../application/status.database';
+import { deliveryCountsDdl, readModelDdl, transactionCountsDdl } from './read-model.ddl';
 
 export class CreateStatus1732370400000 implements MigrationInterface {
   name = 'CreateStatus1732370400000';
@@ -160,11 +161,36 @@ export class StatusRelationships1765000000000 implements MigrationInterface {
   }
 }
 
+/**
+ * `processed_events` (made by the messaging tables' migration in every schema) is read by no
+ * consumer of the status service: its consumers are idempotent by their own keys (a version, an event id as
+ * primary key). Only routing's redelivery consumer dedupes through it, in routing's schema.
+ */
+export class StatusDropProcessedEvents1766000000100 implements MigrationInterface {
+  name = 'StatusDropProcessedEvents1766000000100';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query('DROP TABLE IF EXISTS processed_events');
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query(`
+      CREATE TABLE processed_events (
+        consumer text NOT NULL,
+        event_id uuid NOT NULL,
+        processed_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer, event_id)
+      )`);
+  }
+}
+
 export const STATUS_MIGRATIONS = [
   CreateMessagingTables1732370000001,
   CreateStatus1732370400000,
   StatusReadModel1732370400100,
   StatusCountsByOrganization1732370400200,
   StatusRelationships1765000000000,
+  StatusDropProcessedEvents1766000000100,
 ];
-export const STATUS_DB = Symbol('status.db');
+// Imported from here by the consumers that have not moved yet (issue 13 §1); its home is the port.
+export { STATUS_DB } from '../../application/status.database';

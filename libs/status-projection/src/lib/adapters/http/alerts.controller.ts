@@ -2,7 +2,7 @@ import { Controller, Get, Query, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
 import { identifier } from '@waybill/contracts';
 import { ApiDoc, ApiKeyGuard, ApiTag, ListQuery, OrgId, pageSchema, validate } from '@waybill/platform';
-import { ALERT_TYPES, AlertsService } from '../../application/alerts.service';
+import { ALERT_TYPES, AlertsQuery } from '../../application/alerts/alerts.query';
 
 const ListAlerts = ListQuery.extend({
   channelId: identifier().optional(),
@@ -18,7 +18,7 @@ const Alert = z
 @Controller('v1/alerts')
 @UseGuards(ApiKeyGuard)
 export class AlertsController {
-  constructor(private readonly alerts: AlertsService) {}
+  constructor(private readonly alerts: AlertsQuery) {}
 
   @ApiDoc({
     summary: 'List alerts',

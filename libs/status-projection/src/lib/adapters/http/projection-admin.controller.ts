@@ -1,7 +1,7 @@
 import { Controller, Get, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
 import { AdminKeyGuard, ApiExclude, validate } from '@waybill/platform';
-import { ProjectionRebuild } from '../../application/projection-rebuild.service';
+import { ProjectionRebuild } from '../../application/rebuild/projection-rebuild.service';
 
 const RebuildQuery = z.object({ keepPrevious: z.enum(['true', 'false']).optional() }).strict();
 

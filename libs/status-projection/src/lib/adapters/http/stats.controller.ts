@@ -1,7 +1,8 @@
 import { Controller, Get, Query, UseGuards } from '@nestjs/common';
 import { z } from 'zod';
 import { ApiDoc, ApiKeyGuard, ApiTag, OrgId, Problems, validate } from '@waybill/platform';
-import { OUTCOMES, StatsQuery } from '../../application/stats.query';
+import { TRANSACTION_STATUSES } from '@waybill/delivery';
+import { OUTCOMES, StatsQuery } from '../../application/queries/stats.query';
 import { statsRange } from '../../domain/stats-range';
 
 const Time = z.iso.datetime({ offset: true }).describe('RFC 3339');
@@ -24,15 +25,7 @@ const DeliveryStats = z.object({
     .describe('One entry per bucket, oldest first, zeros included.'),
 });
 
-const TransactionStats = z.object({
-  PENDING: Count,
-  SENDING: Count,
-  ACCEPTED: Count,
-  DISPATCHED: Count,
-  REJECTED: Count,
-  FAILED: Count,
-  total: Count,
-});
+const TransactionStats = z.object({ ...Object.fromEntries(TRANSACTION_STATUSES.map((s) => [s, Count])), total: Count });
 
 @ApiTag('Statistics', 'Figures for a dashboard, from the status projection.')
 @Controller('v1/stats')

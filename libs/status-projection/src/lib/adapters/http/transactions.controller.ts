@@ -1,14 +1,14 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { identifier, timestamp } from '@waybill/contracts';
+import { AttemptOutcome, identifier, Stream, timestamp } from '@waybill/contracts';
 import { TRANSACTION_STATUSES } from '@waybill/delivery';
 import { ApiDoc, ApiKeyGuard, ApiTag, ListQuery, OrgId, pageSchema, validate } from '@waybill/platform';
-import { TransactionsQuery } from '../../application/transactions.query';
-import { TransactionCommands } from '../../application/transaction-commands.service';
-import { RedeliverySweeps } from '../../application/redelivery-sweep.service';
+import { TransactionCommands } from '../../application/commands/transaction-commands.service';
+import { TransactionsQuery } from '../../application/queries/transactions.query';
+import { RedeliverySweeps } from '../../application/sweeps/redelivery-sweep.service';
 
-const Status = z.enum(['PENDING', 'SENDING', 'ACCEPTED', 'DISPATCHED', 'REJECTED', 'FAILED'] satisfies typeof TRANSACTION_STATUSES);
+const Status = z.enum(TRANSACTION_STATUSES);
 /** What can be redelivered: every status but those with a delivery in flight. */
 const SettledStatus = z.enum(['ACCEPTED', 'DISPATCHED', 'REJECTED', 'FAILED']);
 const Time = timestamp().describe('RFC 3339, years 0001–9999, offsets up to ±14:00');
@@ -42,7 +42,7 @@ const Attempt = z.object({
   deliveryId: z.string(),
   at: z.string(),
   statusCode: z.number().int().nullable(),
-  outcome: z.enum(['ACCEPTED', 'DISPATCHED', 'REJECTED', 'FAILED', 'RETRYABLE']),
+  outcome: AttemptOutcome,
   durationMs: z.number().int(),
   error: z.string().nullable(),
   responseExcerpt: z.string().nullable().describe("The first KiB of the partner's answer."),
@@ -56,7 +56,7 @@ const TransactionSummary = z.object({
   receiverId: z.string().nullable(),
   transactionType: z.string().nullable(),
   businessNumber: z.string().nullable(),
-  stream: z.enum(['LIVE', 'TEST']).nullable(),
+  stream: Stream.nullable(),
   createdAt: z.string().nullable(),
   updatedAt: z.string(),
   nextAttemptAt: z.string().nullable().describe('When SENDING: the next attempt is due then.'),

@@ -1,12 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
+import { AttemptOutcome } from '@waybill/contracts';
 import { TRANSACTION_STATUSES } from '@waybill/delivery';
-import { STATUS_DB } from '../adapters/db/status.migrations';
-import { Bucket, StatsRange } from '../domain/stats-range';
-import { ProjectionService } from './projection.service';
+import { Bucket, StatsRange } from '../../domain/stats-range';
+import { ProjectionService } from '../projection.service';
+import { STATUS_DB } from '../status.database';
 
-export const OUTCOMES = ['ACCEPTED', 'DISPATCHED', 'REJECTED', 'FAILED', 'RETRYABLE'] as const;
-type Outcome = (typeof OUTCOMES)[number];
+/** An attempt's outcomes, as `delivery.attempted` names them. */
+export const OUTCOMES = AttemptOutcome.options;
+type Outcome = AttemptOutcome;
 
 export type DeliveryBucket = { at: string } & Record<Outcome, number>;
 

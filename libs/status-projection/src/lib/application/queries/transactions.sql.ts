@@ -1,7 +1,8 @@
 import { TRANSACTION_STATUSES, TransactionStatus } from '@waybill/delivery';
 import { quoteIdent } from '@waybill/persistence';
 import type { Keyset } from '@waybill/platform';
-import { STATUS_SCHEMA } from './read-model.ddl';
+import { LIST_COLUMNS } from '../projection/transaction-row';
+import { STATUS_SCHEMA } from '../status.database';
 
 /** The filters of `GET /v1/transactions` and of the redelivery sweep. */
 export interface TransactionFilter {
@@ -20,10 +21,6 @@ export interface SqlQuery {
   text: string;
   values: unknown[];
 }
-
-/** Columns a list shows (not the fold's facts). */
-export const LIST_COLUMNS = `id, org_id, relationship_id, channel_id, sender_id, receiver_id, transaction_type, business_number,
-  stream, created_at, status, delivery_id, generation, next_attempt_at, accepted_by, updated_at`;
 
 /**
  * One page of transactions, newest first, after `after` (a keyset position: created_at, then id).

@@ -1,83 +1,16 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { ChannelState, TransactionHeader } from '@waybill/contracts';
 import { GroupCommit, MessageTransport, Outbox, OutgoingMessage } from '@waybill/messaging';
 import { ChannelReplica, MetricsRegistry, newId, ProblemError, Problems, TRANSPORT, validate } from '@waybill/platform';
-import { ROUTING_DB } from '../adapters/db/routing.migrations';
-import { checkDocument, checkPayload, requestFingerprint } from '../domain/payload.rules';
-import { IdempotencyKey, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, SendTransactionInput, sendTransactionSchema } from '../domain/transaction.input';
-import { RelationshipRow, SCHEMA } from './relationships.service';
-import { RoutingService } from './routing.service';
+import { checkDocument, checkPayload, requestFingerprint } from '../../domain/payload.rules';
+import { IdempotencyKey, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, sendTransactionSchema } from '../../domain/transaction.input';
+import { ROUTING_DB, ROUTING_SCHEMA } from '../routing.database';
+import { RoutingService } from '../routing.service';
+import { claimIdempotencyKeys } from './idempotency-keys';
+import { accepted, IngestItem, IngestResult, Outcome, Parsed, Ready, Request } from './ingestion.types';
+import { findRelationships } from './relationship-lookup';
 
-export interface AcceptedTransaction {
-  id: string;
-  status: 'PENDING';
-  relationshipId: string;
-  channelId: string;
-  createdAt: string;
-}
-
-/** One transaction to take: its body as received, where it sits in the request (for error paths), its key. */
-export interface IngestItem {
-  body: unknown;
-  /** `body`, or `body.transactions[3]`. */
-  path: string;
-  idempotencyKey?: unknown;
-  /**
-   * What the Idempotency-Key's body check compares, as the text sent: the whole body of a single
-   * POST, a batch item (its own `idempotencyKey` left out by the check).
-   */
-  sentText: string;
-  /** The payload as the text sent, and how deep it nests (see `locateSpans`); absent when there is none. */
-  payload?: { text: string; depth: number };
-}
-
-export type IngestResult =
-  | { ok: true; transaction: AcceptedTransaction; replayed: boolean; idempotencyKey?: string }
-  | { ok: false; error: ProblemError; idempotencyKey?: string };
-
-/** An item that passed the body's schema: what the group will route, check and store. */
-interface Parsed {
-  index: number;
-  key?: string;
-  input: SendTransactionInput;
-}
-
-/** One caller's items, as they ride a group commit. */
-interface Request {
-  orgId: string;
-  now: Date;
-  items: Parsed[];
-  /** The originals, for error paths and the Idempotency-Key's body check. */
-  originals: IngestItem[];
-  /** Set once routing's channel replica was caught up for this request's unknown channels. */
-  caughtUp: boolean;
-  /** The request body's size in bytes (bounds a group's size), or an estimate. */
-  bytes: number;
-}
-
-/**
- * A request's results by item index, the items whose channel the replica did not know yet, and
- * the topics its group wrote (its caller flushes them before answering; null: nothing to wait for).
- */
-interface Outcome {
-  results: Map<number, IngestResult>;
-  unknownChannel: { parsed: Parsed; channelId: string }[];
-  flush: string[] | null;
-}
-
-/** An item that passed every check and will be stored (or replayed, with a key already used). */
-interface Ready {
-  request: Request;
-  index: number;
-  key?: string;
-  fingerprint?: string;
-  header: TransactionHeader;
-  channel: ChannelState;
-  /** The payload as stored and delivered: the JSON text sent, or the document. */
-  text: string;
-  bytes: number;
-}
+export type { AcceptedTransaction, IngestItem, IngestResult } from './ingestion.types';
 
 /** A batch item's own Idempotency-Key is not part of what its key's body check compares. */
 const BATCH_ITEM_KEY = ['idempotencyKey'];
@@ -109,7 +42,7 @@ export class IngestionService {
     private readonly routing: RoutingService,
     metrics: MetricsRegistry,
   ) {
-    this.outbox = transport.outbox(SCHEMA);
+    this.outbox = transport.outbox(ROUTING_SCHEMA);
     const requests = metrics.histogram({
       name: 'waybill_ingest_group_requests',
       help: 'Calls of POST /v1/transactions(/batch) that shared one database transaction (group commit).',
@@ -183,7 +116,7 @@ export class IngestionService {
 
   /** One group: every request's relationships in one query, the checks, then one database transaction for all. */
   private async ingestGroup(requests: Request[]): Promise<Outcome[]> {
-    const relationships = await this.resolveRelationships(requests);
+    const relationships = await findRelationships(this.db, requests);
     const outcomes: Outcome[] = requests.map(() => ({ results: new Map(), unknownChannel: [], flush: null }));
     const ready: Ready[] = [];
     requests.forEach((request, r) => {
@@ -260,50 +193,7 @@ export class IngestionService {
 
   /** Claims the keys, then stores what is new: one statement for the keys, one for the transactions. */
   private async store(em: EntityManager, ready: Ready[], emit: (...m: OutgoingMessage[]) => void): Promise<Map<Ready, IngestResult>> {
-    const results = new Map<Ready, IngestResult>();
-    const claimers = new Map<string, Keyed>();
-    const repeats: Keyed[] = [];
-    for (const r of ready) {
-      if (!isKeyed(r)) continue;
-      const scoped = scopedKey(r);
-      if (claimers.has(scoped)) repeats.push(r);
-      else claimers.set(scoped, r);
-    }
-    const fresh = new Set(ready.filter((r) => r.key === undefined));
-    if (claimers.size > 0) {
-      // One order (organisation, key): concurrent groups cannot deadlock on each other's keys.
-      const claims = [...claimers.values()].sort((a, b) => compareText(scopedKey(a), scopedKey(b)));
-      const claimed: { org_id: string; key: string }[] = await em.query(
-        `INSERT INTO idempotency_keys (org_id, key, request_hash, transaction_id, created_at)
-         SELECT o, k, h, t, c FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) WITH ORDINALITY AS u(o, k, h, t, c, n)
-          ORDER BY n
-         ON CONFLICT (org_id, key) DO NOTHING RETURNING org_id, key`,
-        [
-          claims.map((c) => c.request.orgId),
-          claims.map((c) => c.key),
-          claims.map((c) => c.fingerprint),
-          claims.map((c) => c.header.id),
-          claims.map((c) => c.request.now),
-        ],
-      );
-      const won = new Set(claimed.map((c) => scopedKeyOf(c.org_id, c.key)));
-      const earlier = await this.earlierTransactions(em, claims.filter((c) => !won.has(scopedKey(c))));
-      for (const c of claims) {
-        if (won.has(scopedKey(c))) {
-          fresh.add(c);
-          continue;
-        }
-        const first = earlier.get(scopedKey(c));
-        results.set(c, first && first.hash === c.fingerprint ? replay(first.transaction, c.key) : reused(c.key));
-      }
-      // The same key twice in one group: the second is the first one's replay, or a conflict.
-      for (const r of repeats) {
-        const first = claimers.get(scopedKey(r)) as Keyed;
-        const firstResult = results.get(first);
-        const firstTransaction = firstResult?.ok ? firstResult.transaction : fresh.has(first) ? accepted(first) : null;
-        results.set(r, firstTransaction && first.fingerprint === r.fingerprint ? replay(firstTransaction, r.key) : reused(r.key));
-      }
-    }
+    const { results, fresh } = await claimIdempotencyKeys(em, ready);
     const toStore = ready.filter((r) => fresh.has(r));
     if (toStore.length === 0) return results;
     // One JSON document for the rows: serialised once, natively (array literals escape every payload).
@@ -324,108 +214,6 @@ export class IngestionService {
     }
     return results;
   }
-
-  private async earlierTransactions(em: EntityManager, lost: Keyed[]): Promise<Map<string, { hash: string; transaction: AcceptedTransaction }>> {
-    if (lost.length === 0) return new Map();
-    const rows: { org_id: string; key: string; request_hash: string; id: string; relationship_id: string; channel_id: string; created_at: Date }[] =
-      await em.query(
-        `SELECT k.org_id, k.key, k.request_hash, t.id, t.relationship_id, t.channel_id, t.created_at
-           FROM idempotency_keys k JOIN transactions t ON t.id = k.transaction_id
-          WHERE (k.org_id, k.key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
-        [lost.map((l) => l.request.orgId), lost.map((l) => l.key)],
-      );
-    return new Map(
-      rows.map((r) => [
-        scopedKeyOf(r.org_id, r.key),
-        {
-          hash: r.request_hash,
-          transaction: { id: r.id, status: 'PENDING', relationshipId: r.relationship_id, channelId: r.channel_id, createdAt: r.created_at.toISOString() },
-        },
-      ]),
-    );
-  }
-
-  /** Finds every item's relationship, of every request of the group, in one query (by id, or by sender, receiver and type). */
-  private async resolveRelationships(requests: Request[]): Promise<(orgId: string, input: SendTransactionInput) => RelationshipRow> {
-    const ids = new Map<string, [string, string]>();
-    const triples = new Map<string, [string, string, string, string]>();
-    for (const { orgId, items } of requests) {
-      for (const { input } of items) {
-        if ('relationshipId' in input) ids.set(idKey(orgId, input.relationshipId), [orgId, input.relationshipId]);
-        else triples.set(tripleKey(orgId, input.senderId, input.receiverId, input.transactionType), [orgId, input.senderId, input.receiverId, input.transactionType]);
-      }
-    }
-    const byId = new Map<string, RelationshipRow>();
-    const byTriple = new Map<string, RelationshipRow>();
-    if (ids.size > 0 || triples.size > 0) {
-      const i = [...ids.values()];
-      const t = [...triples.values()];
-      const rows: RelationshipRow[] = await this.db.query(
-        `SELECT * FROM relationships
-          WHERE (org_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-             OR (org_id, sender_id, receiver_id, transaction_type) IN (SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]))`,
-        [i.map((x) => x[0]), i.map((x) => x[1]), t.map((x) => x[0]), t.map((x) => x[1]), t.map((x) => x[2]), t.map((x) => x[3])],
-      );
-      for (const r of rows) {
-        byId.set(idKey(r.org_id, r.id), r);
-        byTriple.set(tripleKey(r.org_id, r.sender_id, r.receiver_id, r.transaction_type), r);
-      }
-    }
-    return (orgId, input) => {
-      const found =
-        'relationshipId' in input
-          ? byId.get(idKey(orgId, input.relationshipId))
-          : byTriple.get(tripleKey(orgId, input.senderId, input.receiverId, input.transactionType));
-      if (found) return found;
-      throw Problems.notFound(
-        'Relationship',
-        'relationshipId' in input ? input.relationshipId : `${input.senderId} → ${input.receiverId} (${input.transactionType})`,
-      );
-    };
-  }
-}
-
-type Keyed = Ready & { key: string; fingerprint: string };
-
-function isKeyed(r: Ready): r is Keyed {
-  return r.key !== undefined && r.fingerprint !== undefined;
-}
-
-function tripleKey(orgId: string, sender: string, receiver: string, type: string): string {
-  return JSON.stringify([orgId, sender, receiver, type]);
-}
-
-function idKey(orgId: string, id: string): string {
-  return JSON.stringify([orgId, id]);
-}
-
-/** An Idempotency-Key is the organisation's own: the same key of two organisations are two keys. */
-function scopedKey(r: Keyed): string {
-  return scopedKeyOf(r.request.orgId, r.key);
-}
-
-function scopedKeyOf(orgId: string, key: string): string {
-  return JSON.stringify([orgId, key]);
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function accepted(r: Ready): AcceptedTransaction {
-  return { id: r.header.id, status: 'PENDING', relationshipId: r.header.relationshipId, channelId: r.channel.id, createdAt: r.header.createdAt };
-}
-
-function replay(transaction: AcceptedTransaction, key: string): IngestResult {
-  return { ok: true, transaction, replayed: true, idempotencyKey: key };
-}
-
-function reused(key: string): IngestResult {
-  return {
-    ok: false,
-    idempotencyKey: key,
-    error: new ProblemError(409, 'IDEMPOTENCY_KEY_REUSED', 'Conflict', `The Idempotency-Key ${JSON.stringify(key)} was used with a different body.`),
-  };
 }
 
 function keyPath(path: string): string {

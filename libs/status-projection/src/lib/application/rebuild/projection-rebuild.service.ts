@@ -5,9 +5,14 @@ import { Topics } from '@waybill/contracts';
 import { MessageTransport, subscribeEvents, Subscription } from '@waybill/messaging';
 import { openServiceDataSource, quoteIdent } from '@waybill/persistence';
 import { CONFIG, LOGGER, ProblemError, TRANSPORT, WaybillConfig } from '@waybill/platform';
-import { READ_MODEL_TABLES, readModelDdl, REBUILD_SCHEMA, RETIRED_SCHEMA, STATUS_SCHEMA } from '../adapters/db/read-model.ddl';
-import { applyTransactionEvents } from '../adapters/db/read-model.writer';
-import { transactionEventsOf } from './projection.service';
+import { READ_MODEL, ReadModel } from '../projection/read-model.port';
+import { transactionEventsOf } from '../projection.service';
+import { STATUS_SCHEMA } from '../status.database';
+
+/** Where a rebuild folds the log into a fresh read model before it is switched in. */
+export const REBUILD_SCHEMA = 'status_rebuild';
+/** Where the read model a rebuild replaced is moved, before it is dropped. */
+export const RETIRED_SCHEMA = 'status_retired';
 
 /** How long the switch may hold the live tables while the new model reads the last events (ms). */
 const SWITCH_CATCH_UP_MS = 10_000;
@@ -67,6 +72,7 @@ export class ProjectionRebuild implements OnApplicationShutdown {
     @Inject(CONFIG) private readonly config: WaybillConfig,
     @Inject(TRANSPORT) private readonly transport: MessageTransport,
     @Inject(LOGGER) private readonly log: Logger,
+    @Inject(READ_MODEL) private readonly readModel: ReadModel,
   ) {}
 
   status(): RebuildState {
@@ -132,7 +138,7 @@ export class ProjectionRebuild implements OnApplicationShutdown {
             const events = transactionEventsOf(items);
             if (events.length === 0 || switched) return;
             try {
-              const batch = await db.transaction((em) => applyTransactionEvents(em, REBUILD_SCHEMA, events, items[0].message.partition));
+              const batch = await db.transaction((em) => this.readModel.apply(em, REBUILD_SCHEMA, events, items[0].message.partition));
               this.state.eventsApplied += batch.events.length;
             } catch (err) {
               // A batch read after the last catch-up, caught by the tables moving: the live
@@ -170,7 +176,7 @@ export class ProjectionRebuild implements OnApplicationShutdown {
     await db.transaction(async (em) => {
       await em.query(`DROP SCHEMA IF EXISTS ${quoteIdent(REBUILD_SCHEMA)} CASCADE`);
       await em.query(`CREATE SCHEMA ${quoteIdent(REBUILD_SCHEMA)}`);
-      for (const statement of readModelDdl(REBUILD_SCHEMA)) await em.query(statement);
+      for (const statement of this.readModel.ddl(REBUILD_SCHEMA)) await em.query(statement);
     });
   }
 
@@ -187,15 +193,15 @@ export class ProjectionRebuild implements OnApplicationShutdown {
       try {
         await runner.startTransaction();
         await runner.query(`SET LOCAL lock_timeout = '${SWITCH_CATCH_UP_MS}ms'`);
-        await runner.query(`LOCK TABLE ${READ_MODEL_TABLES.map((t) => `${live}.${t}`).join(', ')} IN ACCESS EXCLUSIVE MODE`);
+        await runner.query(`LOCK TABLE ${this.readModel.tables.map((t) => `${live}.${t}`).join(', ')} IN ACCESS EXCLUSIVE MODE`);
         if (!(await subscription.catchUp(SWITCH_CATCH_UP_MS))) {
           await runner.rollbackTransaction();
           if (attempt >= SWITCH_ATTEMPTS) throw new Error(`the new read model could not catch up within ${SWITCH_CATCH_UP_MS} ms`);
           continue;
         }
         await runner.query(`CREATE SCHEMA ${retired}`);
-        for (const t of READ_MODEL_TABLES) await runner.query(`ALTER TABLE ${live}.${t} SET SCHEMA ${retired}`);
-        for (const t of READ_MODEL_TABLES) await runner.query(`ALTER TABLE ${fresh}.${t} SET SCHEMA ${live}`);
+        for (const t of this.readModel.tables) await runner.query(`ALTER TABLE ${live}.${t} SET SCHEMA ${retired}`);
+        for (const t of this.readModel.tables) await runner.query(`ALTER TABLE ${fresh}.${t} SET SCHEMA ${live}`);
         await runner.commitTransaction();
         return;
       } catch (err) {

@@ -1,29 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { TransactionFacts, TransactionView, viewOf } from '@waybill/delivery';
+import { TransactionView, viewOf } from '@waybill/delivery';
 import { decodeCursor, Page, Problems, toPage } from '@waybill/platform';
-import { STATUS_DB } from '../adapters/db/status.migrations';
-import { LIST_COLUMNS, listQuery, TransactionFilter } from '../adapters/db/transactions.sql';
-import { ProjectionService } from './projection.service';
-
-interface TransactionRow {
-  id: string;
-  org_id: string;
-  relationship_id: string | null;
-  channel_id: string | null;
-  sender_id: string | null;
-  receiver_id: string | null;
-  transaction_type: string | null;
-  business_number: string | null;
-  stream: string | null;
-  created_at: Date | null;
-  status: string;
-  delivery_id: string | null;
-  generation: number;
-  next_attempt_at: Date | null;
-  accepted_by: string | null;
-  updated_at: Date;
-}
+import { LIST_COLUMNS, ListedTransaction, TransactionRow } from '../projection/transaction-row';
+import { ProjectionService } from '../projection.service';
+import { STATUS_DB } from '../status.database';
+import { listQuery, TransactionFilter } from './transactions.sql';
 
 interface AttemptRow {
   attempt: number;
@@ -46,7 +28,7 @@ interface EventRow {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A transaction as the API shows it in lists. */
-export function transactionSummary(t: TransactionRow) {
+export function transactionSummary(t: ListedTransaction) {
   return {
     id: t.id,
     status: t.status,
@@ -100,7 +82,7 @@ export class TransactionsQuery {
   /** The fold's view of one transaction (for the commands). A miss catches up first, then is a 404. */
   async view(orgId: string, id: string): Promise<TransactionView> {
     const find = async () => {
-      const rows: { org_id: string; facts: TransactionFacts }[] = await this.db.query(
+      const rows: Pick<TransactionRow, 'org_id' | 'facts'>[] = await this.db.query(
         'SELECT org_id, facts FROM status.transactions WHERE id = $1 AND org_id = $2',
         [id, orgId],
       );
@@ -120,7 +102,7 @@ export class TransactionsQuery {
     const after = decodeCursor(cursor);
     await this.projection.catchUp();
     const q = listQuery(filter, after, limit + 1);
-    const rows: TransactionRow[] = await this.db.query(q.text, q.values);
+    const rows: ListedTransaction[] = await this.db.query(q.text, q.values);
     return toPage(rows, limit, (r) => ({ at: (r.created_at as Date).toISOString(), id: r.id }), transactionSummary);
   }
 
@@ -143,9 +125,9 @@ export class TransactionsQuery {
     );
   }
 
-  private async row(orgId: string, id: string): Promise<TransactionRow> {
+  private async row(orgId: string, id: string): Promise<ListedTransaction> {
     const find = async () => {
-      const rows: TransactionRow[] = await this.db.query(`SELECT ${LIST_COLUMNS} FROM status.transactions WHERE id = $1 AND org_id = $2`, [id, orgId]);
+      const rows: ListedTransaction[] = await this.db.query(`SELECT ${LIST_COLUMNS} FROM status.transactions WHERE id = $1 AND org_id = $2`, [id, orgId]);
       return rows[0];
     };
     let t = await find();

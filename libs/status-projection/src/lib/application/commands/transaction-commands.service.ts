@@ -1,14 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { CommandRejection, decideAccept, decideRedelivery } from '@waybill/delivery';
+import { CommandRejection, transactionDecider } from '@waybill/delivery';
 import { commitWithEvents, MessageTransport, Outbox, OutgoingMessage } from '@waybill/messaging';
 import { ProblemError, Problems, TRANSPORT } from '@waybill/platform';
-import { STATUS_DB } from '../adapters/db/status.migrations';
-import { STATUS_SCHEMA } from '../adapters/db/read-model.ddl';
-import { acceptMessage, redeliveryMessage } from './command-events';
-import { ProjectionService } from './projection.service';
-import { TransactionsQuery } from './transactions.query';
-import { RelationshipDirectory } from './relationship-directory';
+import { ProjectionService } from '../projection.service';
+import { TransactionsQuery } from '../queries/transactions.query';
+import { RelationshipDirectory } from '../relationship-directory';
+import { STATUS_DB, STATUS_SCHEMA } from '../status.database';
+import { commandMessages } from './command-events';
 
 /** How long an accept waits for the projection to show it before answering 503 (ms). */
 export const ACCEPT_VISIBLE_TIMEOUT_MS = 5_000;
@@ -42,11 +41,11 @@ export class TransactionCommands {
    */
   async accept(orgId: string, id: string) {
     const view = await this.query.view(orgId, id);
-    const decision = decideAccept(view);
+    const decision = transactionDecider.decide({ type: 'AcceptTransaction' }, view);
     if (!decision.ok) throw conflict(decision.rejection);
-    if (decision.event) {
+    if (decision.events.length > 0) {
       const deadline = Date.now() + ACCEPT_VISIBLE_TIMEOUT_MS;
-      await this.publish(acceptMessage(view, decision.event, new Date()));
+      await this.publish(commandMessages(view, decision.events, new Date()));
       const caughtUp = await this.projection.catchUp(Math.max(0, deadline - Date.now()));
       const now = await this.query.view(orgId, id);
       if (now.status !== 'ACCEPTED') {
@@ -67,19 +66,20 @@ export class TransactionCommands {
    */
   async redeliver(orgId: string, id: string) {
     const view = await this.query.view(orgId, id);
-    const decision = decideRedelivery(view, new Date());
+    const now = new Date();
+    const decision = transactionDecider.decide({ type: 'RequestRedelivery', metadata: { now } }, view);
     if (!decision.ok) throw conflict(decision.rejection);
-    if (decision.event) {
+    if (decision.events.length > 0) {
       const unroutable = view.relationshipId ? await this.relationships.unroutable(orgId, view.relationshipId) : null;
       if (unroutable) throw Problems.unprocessable('RELATIONSHIP_HAS_NO_CHANNEL', unroutable);
-      await this.publish(redeliveryMessage(view, decision.event, new Date()));
+      await this.publish(commandMessages(view, decision.events, now));
       await this.projection.catchUp(REDELIVER_VISIBLE_TIMEOUT_MS);
     }
     return this.query.get(orgId, id);
   }
 
-  private async publish(message: OutgoingMessage): Promise<void> {
-    await commitWithEvents(this.db, this.outbox, async (_em, emit) => emit(message));
+  private async publish(messages: OutgoingMessage[]): Promise<void> {
+    await commitWithEvents(this.db, this.outbox, async (_em, emit) => emit(...messages));
   }
 }
 

@@ -1,14 +1,14 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
-import { decideRedelivery, TransactionFacts, TransactionStatus, viewOf } from '@waybill/delivery';
+import { transactionDecider, TransactionStatus, viewOf } from '@waybill/delivery';
 import { delay, MessageTransport, Outbox, OutgoingMessage, Signal } from '@waybill/messaging';
 import { LOGGER, newId, TRANSPORT } from '@waybill/platform';
-import { STATUS_DB } from '../adapters/db/status.migrations';
-import { STATUS_SCHEMA } from '../adapters/db/read-model.ddl';
-import { sweepCountQuery, sweepSnapshotQuery, TransactionFilter } from '../adapters/db/transactions.sql';
-import { redeliveryMessage } from './command-events';
-import { ProjectionService } from './projection.service';
+import { commandMessages } from '../commands/command-events';
+import type { TransactionRow } from '../projection/transaction-row';
+import { ProjectionService } from '../projection.service';
+import { sweepCountQuery, sweepSnapshotQuery, TransactionFilter } from '../queries/transactions.sql';
+import { STATUS_DB, STATUS_SCHEMA } from '../status.database';
 
 /** Redelivery requests published in one database transaction. */
 const PAGE = 500;
@@ -125,7 +125,7 @@ export class RedeliverySweeps implements OnApplicationBootstrap, OnApplicationSh
       );
       if (items.length === 0) return { taken: 0, requested: 0 };
       const itemOf = new Map(items.map((i) => [i.transaction_id, i]));
-      const rows: { id: string; org_id: string; facts: TransactionFacts }[] = await em.query(
+      const rows: Pick<TransactionRow, 'id' | 'org_id' | 'facts'>[] = await em.query(
         'SELECT id, org_id, facts FROM status.transactions WHERE id = ANY($1)',
         [[...itemOf.keys()]],
       );
@@ -136,8 +136,8 @@ export class RedeliverySweeps implements OnApplicationBootstrap, OnApplicationSh
         const view = viewOf(row.id, row.org_id, row.facts);
         // Still what the sweep matched: one redelivered (or accepted) meanwhile is left alone.
         if (item?.org_id !== row.org_id || view.status !== item.status) continue;
-        const decision = decideRedelivery(view, now);
-        if (decision.ok && decision.event) requests.push(redeliveryMessage(view, decision.event, now));
+        const decision = transactionDecider.decide({ type: 'RequestRedelivery', metadata: { now } }, view);
+        if (decision.ok) requests.push(...commandMessages(view, decision.events, now));
       }
       await this.outbox.append(em, requests);
       await em.query(
