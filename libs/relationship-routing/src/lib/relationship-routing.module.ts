@@ -5,15 +5,16 @@ import { RelationshipsService, SCHEMA } from './application/relationships.servic
 import { RoutingService } from './application/routing.service';
 import { IngestionService } from './application/ingestion.service';
 import { IdempotencyCleanup } from './application/idempotency-cleanup';
-import { RedeliveryConsumer } from './application/redelivery.consumer';
+import { Redeliveries } from './application/redeliveries';
 import { ChannelDeletions } from './application/channel-deletions';
 import { RelationshipsController } from './adapters/http/relationships.controller';
 import { SentRequestController, TransactionsController } from './adapters/http/transactions.controller';
 import { SentRequests } from './application/sent-requests.service';
+import { RoutingEventsController } from './adapters/events/routing-events.controller';
 
 /** Relationship routing: relationships, and the way in for transactions. */
 @Module({
-  controllers: [RelationshipsController, TransactionsController, SentRequestController],
+  controllers: [RelationshipsController, TransactionsController, SentRequestController, RoutingEventsController],
   providers: [
     serviceDatabase(ROUTING_DB, { schema: SCHEMA, migrations: ROUTING_MIGRATIONS }),
     ChannelReplica,
@@ -21,7 +22,7 @@ import { SentRequests } from './application/sent-requests.service';
     RoutingService,
     IngestionService,
     IdempotencyCleanup,
-    RedeliveryConsumer,
+    Redeliveries,
     SentRequests,
     ChannelDeletions,
   ],

@@ -6,6 +6,7 @@ import { TransactionsController } from './adapters/http/transactions.controller'
 import { AlertsController } from './adapters/http/alerts.controller';
 import { ProjectionAdminController } from './adapters/http/projection-admin.controller';
 import { StatsController } from './adapters/http/stats.controller';
+import { StatusEventsController } from './adapters/events/status-events.controller';
 import { StatsQuery } from './application/stats.query';
 import { ProjectionService } from './application/projection.service';
 import { TransactionsQuery } from './application/transactions.query';
@@ -21,7 +22,7 @@ import { RelationshipDirectory } from './application/relationship-directory';
  * it (accept, redeliver, the sweep), alerts, dashboard figures, the read model's rebuild, and their metrics.
  */
 @Module({
-  controllers: [TransactionsController, AlertsController, StatsController, ProjectionAdminController],
+  controllers: [TransactionsController, AlertsController, StatsController, ProjectionAdminController, StatusEventsController],
   providers: [
     serviceDatabase(STATUS_DB, { schema: STATUS_SCHEMA, migrations: STATUS_MIGRATIONS }),
     StatusMetrics,

@@ -1,16 +1,15 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import type { Logger } from 'pino';
-import { EventOf, Topics } from '@waybill/contracts';
-import { EventConsumer, eventsOf, MessageTransport } from '@waybill/messaging';
-import { decodeCursor, LOGGER, Page, Problems, toPage, TRANSPORT } from '@waybill/platform';
+import type { EventOf } from '@waybill/contracts';
+import { Consumed, ConsumerGroups, eventsOf } from '@waybill/messaging';
+import { decodeCursor, Page, Problems, toPage } from '@waybill/platform';
 import { STATUS_DB } from '../adapters/db/status.migrations';
 import { StatusMetrics } from './status.metrics';
 
 export const ALERTS_GROUP = 'waybill.status-projection.alerts';
 
 type AlertEvent = EventOf<'channel.circuit-opened.v1' | 'channel.circuit-closed.v1' | 'delivery.exhausted.v1'>;
-const ALERT_EVENT_TYPES = ['channel.circuit-opened.v1', 'channel.circuit-closed.v1', 'delivery.exhausted.v1'] as const;
+export const ALERT_EVENT_TYPES = ['channel.circuit-opened.v1', 'channel.circuit-closed.v1', 'delivery.exhausted.v1'] as const;
 
 /** Alert types as the API names them: the event type without its version. */
 export const ALERT_TYPES = ['channel.circuit-opened', 'channel.circuit-closed', 'delivery.exhausted'] as const;
@@ -39,49 +38,36 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * event id (read twice, it is not stored twice).
  */
 @Injectable()
-export class AlertsService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly consumer = new EventConsumer();
-
+export class AlertsService {
   constructor(
     @Inject(STATUS_DB) private readonly db: DataSource,
-    @Inject(TRANSPORT) private readonly transport: MessageTransport,
-    @Inject(LOGGER) private readonly log: Logger,
+    private readonly groups: ConsumerGroups,
     private readonly metrics: StatusMetrics,
   ) {}
 
-  async onApplicationBootstrap(): Promise<void> {
-    await this.consumer.start(this.transport, this.log, {
-      group: ALERTS_GROUP,
-      topics: [Topics.alerts],
-      types: ALERT_EVENT_TYPES,
-      handle: async (items) => {
-        const alerts = eventsOf(items, ALERT_EVENT_TYPES);
-        if (alerts.length === 0) return;
-        const stored: { type: string }[] = await this.db.query(
-          `INSERT INTO status.alerts (id, org_id, channel_id, type, at, data)
-           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[])
-           ON CONFLICT DO NOTHING RETURNING type`,
-          [
-            alerts.map((a) => a.eventId),
-            alerts.map((a) => a.orgId),
-            alerts.map((a) => a.data.channelId),
-            alerts.map((a) => apiType(a.type)),
-            alerts.map((a) => a.data.at),
-            alerts.map((a) => JSON.stringify(a.data)),
-          ],
-        );
-        this.metrics.alertsRead(stored.map((r) => r.type));
-      },
-    });
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.consumer.stop();
+  /** A batch read by {@link ALERTS_GROUP}: its alerts stored, in one statement. */
+  async store(items: readonly Consumed[]): Promise<void> {
+    const alerts = eventsOf(items, ALERT_EVENT_TYPES);
+    if (alerts.length === 0) return;
+    const stored: { type: string }[] = await this.db.query(
+      `INSERT INTO status.alerts (id, org_id, channel_id, type, at, data)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[])
+       ON CONFLICT DO NOTHING RETURNING type`,
+      [
+        alerts.map((a) => a.eventId),
+        alerts.map((a) => a.orgId),
+        alerts.map((a) => a.data.channelId),
+        alerts.map((a) => apiType(a.type)),
+        alerts.map((a) => a.data.at),
+        alerts.map((a) => JSON.stringify(a.data)),
+      ],
+    );
+    this.metrics.alertsRead(stored.map((r) => r.type));
   }
 
   /** Waits (bounded, ms) until every alert published before the call is stored. */
   catchUp(timeoutMs = 3_000): Promise<boolean> {
-    return this.consumer.catchUp(timeoutMs);
+    return this.groups.catchUp(ALERTS_GROUP, timeoutMs);
   }
 
   /** The organisation's alerts, newest first, optionally of one channel and one type. */

@@ -1,10 +1,7 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import type { Logger } from 'pino';
-import { Topics } from '@waybill/contracts';
 import { isTransactionEvent, TransactionEvent } from '@waybill/delivery';
-import { Consumed, EventConsumer, GroupCommit, MessageTransport } from '@waybill/messaging';
-import { LOGGER, TRANSPORT } from '@waybill/platform';
+import { Consumed, ConsumerGroups, GroupCommit } from '@waybill/messaging';
 import { STATUS_DB } from '../adapters/db/status.migrations';
 import { STATUS_SCHEMA } from '../adapters/db/read-model.ddl';
 import { applyTransactionEvents } from '../adapters/db/read-model.writer';
@@ -17,10 +14,10 @@ import { StatusMetrics } from './status.metrics';
 export const PROJECTION_GROUP = 'waybill.status-projection.v2';
 
 /** How long the projection lets events gather before it reads them (ms). */
-const PROJECTION_LINGER_MS = 20;
+export const PROJECTION_LINGER_MS = 20;
 
 /** Most events the projection applies in one database transaction. */
-const PROJECTION_BATCH = 2_000;
+export const PROJECTION_BATCH = 2_000;
 
 /** The transaction events of a batch of consumed messages. */
 export function transactionEventsOf(items: readonly Consumed[]): TransactionEvent[] {
@@ -41,8 +38,7 @@ interface PartitionBatch {
  * few events at a time, twelve partitions would otherwise cost twelve transactions.
  */
 @Injectable()
-export class ProjectionService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly consumer = new EventConsumer();
+export class ProjectionService {
   private readonly group = new GroupCommit<PartitionBatch, void>(
     async (batches) => {
       const events = batches.flatMap((b) => b.events);
@@ -56,31 +52,17 @@ export class ProjectionService implements OnApplicationBootstrap, OnApplicationS
 
   constructor(
     @Inject(STATUS_DB) private readonly db: DataSource,
-    @Inject(TRANSPORT) private readonly transport: MessageTransport,
-    @Inject(LOGGER) private readonly log: Logger,
+    private readonly groups: ConsumerGroups,
     private readonly metrics: StatusMetrics,
   ) {}
 
-  async onApplicationBootstrap(): Promise<void> {
-    await this.consumer.start(this.transport, this.log, {
-      group: PROJECTION_GROUP,
-      topics: [Topics.transactionEvents, Topics.redeliveryRequests],
-      partitionsConcurrently: this.transport.partitions,
-      // Each batch is one database transaction of six statements: larger batches, fewer round trips
-      // per event (the embedded log's one reader fell 20 s behind 1,600 tx/s with batches of 500).
-      maxBatch: PROJECTION_BATCH,
-      // A transaction costs the projection the same whatever the batch's size: when events come a
-      // few at a time, waiting a little for more costs that much latency on ACCEPTED, and far less CPU.
-      lingerMs: PROJECTION_LINGER_MS,
-      handle: async (items) => {
-        const events = transactionEventsOf(items);
-        if (events.length > 0) await this.group.submit({ partition: items[0].message.partition, events });
-      },
-    });
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.consumer.stop();
+  /**
+   * A batch read by {@link PROJECTION_GROUP} (one partition's, from Kafka): applied together with the
+   * batches of the other partitions that arrive meanwhile; resolves once they are committed.
+   */
+  async project(items: readonly Consumed[]): Promise<void> {
+    const events = transactionEventsOf(items);
+    if (events.length > 0) await this.group.submit({ partition: items[0].message.partition, events });
   }
 
   /**
@@ -88,6 +70,6 @@ export class ProjectionService implements OnApplicationBootstrap, OnApplicationS
    * true once it has, false when `timeoutMs` passed first.
    */
   catchUp(timeoutMs = 3_000): Promise<boolean> {
-    return this.consumer.catchUp(timeoutMs);
+    return this.groups.catchUp(PROJECTION_GROUP, timeoutMs);
   }
 }
