@@ -36,12 +36,14 @@ jest.setTimeout(90_000);
 const TOPIC = Topics.transactionEvents;
 const PARTITIONS = 3;
 
+const ignore = (): void => undefined;
+
 /** What the transports and the server logged, to find a handler's error in. */
 class LogRecord implements Log {
   readonly errors: Array<{ obj: Record<string, unknown>; msg?: string }> = [];
-  debug(): void {}
-  info(): void {}
-  warn(): void {}
+  readonly debug = ignore;
+  readonly info = ignore;
+  readonly warn = ignore;
   error(obj: object, msg?: string): void {
     this.errors.push({ obj: obj as Record<string, unknown>, msg });
   }
