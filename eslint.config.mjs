@@ -44,18 +44,6 @@ const boundaries = (tests) => ['error', { enforceBuildableLibDependency: false, 
  */
 const LAYERED_SERVICES = ['channel-registry', 'relationship-routing', 'status-projection'];
 
-/**
- * Consumers that still import their data source's token (or the projection's writer) from
- * `adapters/` until they become `@EventPattern` handlers (issue 13 §1); the list shrinks to nothing then.
- */
-const CONSUMERS_NOT_MOVED = [
-  'libs/channel-registry/src/lib/application/relationship-usage.ts',
-  'libs/relationship-routing/src/lib/application/redelivery.consumer.ts',
-  'libs/relationship-routing/src/lib/application/channel-deletions.ts',
-  'libs/status-projection/src/lib/application/projection.service.ts',
-  'libs/status-projection/src/lib/application/relationship-directory.ts',
-];
-
 const layer = (banned, message) => ({
   'no-restricted-imports': ['error', { patterns: [{ regex: `(^|/)(${banned.join('|')})(/|$)`, message }] }],
 });
@@ -67,7 +55,6 @@ const layers = LAYERED_SERVICES.flatMap((service) => [
   },
   {
     files: [`libs/${service}/src/lib/application/**/*.ts`],
-    ignores: CONSUMERS_NOT_MOVED,
     rules: layer(['adapters'], 'application/ imports no adapters/ file: put the port (DI token, interface) in application/ and implement it in adapters/.'),
   },
 ]);

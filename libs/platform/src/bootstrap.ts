@@ -4,7 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Logger } from 'pino';
 import { TOPIC_SPECS } from '@waybill/contracts';
-import { EmbeddedTransport, KafkaTransport, MessageTransport } from '@waybill/messaging';
+import { connectConsumers, EmbeddedTransport, KafkaTransport, MessageTransport, MessagingServer } from '@waybill/messaging';
 import { ConfigError, loadConfig, WaybillConfig } from './config/config';
 import { createLogger, NestPinoLogger } from './logging/logger';
 import { PlatformModule } from './platform.module';
@@ -37,15 +37,17 @@ export interface RunningService {
 }
 
 /**
- * Starts one Waybill process: configuration, logs, transport, the service modules on Fastify,
- * and a clean shutdown on SIGTERM/SIGINT (stop taking requests, stop the consumers, hand back
- * what is in flight, close the transport and the databases).
+ * Starts one Waybill process: configuration, logs, transport, the service modules as one hybrid
+ * Nest application — HTTP on Fastify, and their `@EventPattern` handlers served by the messaging
+ * port's transport strategy — and a clean shutdown on SIGTERM/SIGINT (stop taking requests, stop
+ * the consumers, hand back what is in flight, close the transport and the databases).
  */
 export async function startService(spec: ServiceSpec, env: NodeJS.ProcessEnv = process.env): Promise<RunningService> {
   let config = loadConfig(env);
   const log = createLogger(spec.name, config.logLevel);
   const releases: Array<() => Promise<void>> = [];
   let transport: MessageTransport | null = null;
+  let app: NestFastifyApplication | null = null;
   try {
     if (spec.prepare) {
       const prepared = await spec.prepare(config, log);
@@ -59,7 +61,9 @@ export async function startService(spec: ServiceSpec, env: NodeJS.ProcessEnv = p
     transport = await openTransport(spec, config, log);
     await transport.ensureTopics(TOPIC_SPECS);
 
-    @Module({ imports: [PlatformModule.forRoot({ config, logger: log, transport }), ...spec.modules] })
+    const consumers = new MessagingServer(transport, log.child({ component: 'consumers' }));
+
+    @Module({ imports: [PlatformModule.forRoot({ config, logger: log, transport, consumers }), ...spec.modules] })
     class RootModule {}
 
     // Every error is problem+json, the HTTP layer's too; bodies are read only after the gate, up
@@ -72,27 +76,35 @@ export async function startService(spec: ServiceSpec, env: NodeJS.ProcessEnv = p
     });
     adapter.getInstance().addHook('onRoute', applyBodyLimit);
     // rawBody: a transaction's payload is delivered exactly as it was sent (its text, not a parsed value).
-    const app = await NestFactory.create<NestFastifyApplication>(RootModule, adapter, { logger: new NestPinoLogger(log), abortOnError: false, rawBody: true });
+    app = await NestFactory.create<NestFastifyApplication>(RootModule, adapter, { logger: new NestPinoLogger(log), abortOnError: false, rawBody: true });
     app.useGlobalFilters(new ProblemFilter(log));
     adapter.getInstance().addHook('onRequest', app.get(HttpGate).onRequest);
     if (spec.consoleDir) serveConsole(app, spec.consoleDir);
+    // Every module's lifecycle hooks first (replicas caught up, engines started), then the
+    // consumer groups, then HTTP: a request never finds a group that has not started. `app.close()`
+    // undoes it in the other order: HTTP, the consumer groups, then the modules' shutdown hooks.
+    connectConsumers(app, consumers);
+    await app.init();
+    await app.startAllMicroservices();
     await app.listen(config.port ?? spec.defaultPort, config.host);
     const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
     log.info({ url, transport: transport.kind }, `${spec.name} is serving`);
     if (spec.started) await spec.started(app, config, log);
 
     const openTransportRef = transport;
+    const openApp = app;
     let stopping: Promise<void> | null = null;
     const stop = (): Promise<void> =>
       (stopping ??= (async () => {
         log.info('shutting down');
-        await app.close();
+        await openApp.close();
         await openTransportRef.close();
         for (const release of releases.reverse()) await release();
         log.info('stopped');
       })());
     return { app, url, config, stop };
   } catch (err) {
+    await app?.close().catch(() => undefined);
     await transport?.close().catch(() => undefined);
     for (const release of releases.reverse()) await release().catch(() => undefined);
     throw err;

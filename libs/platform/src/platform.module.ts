@@ -1,7 +1,7 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import type { Logger } from 'pino';
-import type { MessageTransport } from '@waybill/messaging';
+import { ConsumerGroups, MessageTransport, MessagingClient } from '@waybill/messaging';
 import { SecretBox } from '@waybill/security';
 import { CONFIG, LOGGER, TRANSPORT } from './tokens';
 import type { WaybillConfig } from './config/config';
@@ -19,12 +19,14 @@ export interface PlatformOptions {
   config: WaybillConfig;
   logger: Logger;
   transport: MessageTransport;
+  /** The transport strategy that serves the app's `@EventPattern` handlers: its groups, for read-your-writes. */
+  consumers: ConsumerGroups;
 }
 
 /**
  * What every service module finds in its process, whether it runs alone or inside `standalone`:
- * configuration, the logger, the transport, authentication and health. Created by the app's
- * bootstrap, which owns the transport's life.
+ * configuration, the logger, the transport (the port, its consumer groups and a `ClientProxy`),
+ * authentication and health. Created by the app's bootstrap, which owns the transport's life.
  */
 @Global()
 @Module({})
@@ -38,6 +40,8 @@ export class PlatformModule {
         { provide: CONFIG, useValue: opts.config },
         { provide: LOGGER, useValue: opts.logger },
         { provide: TRANSPORT, useValue: opts.transport },
+        { provide: ConsumerGroups, useValue: opts.consumers },
+        { provide: MessagingClient, useValue: new MessagingClient(opts.transport) },
         { provide: SecretBox, useValue: new SecretBox(opts.config.secretKey as string) },
         AccessReplica,
         RateLimiter,
@@ -48,7 +52,7 @@ export class PlatformModule {
         HealthRegistry,
         DataSourceCloser,
       ],
-      exports: [CONFIG, LOGGER, TRANSPORT, SecretBox, AccessReplica, RateLimiter, ApiKeyGuard, AdminKeyGuard, HealthRegistry, DataSourceCloser, MetricsModule],
+      exports: [CONFIG, LOGGER, TRANSPORT, ConsumerGroups, MessagingClient, SecretBox, AccessReplica, RateLimiter, ApiKeyGuard, AdminKeyGuard, HealthRegistry, DataSourceCloser, MetricsModule],
     };
   }
 }

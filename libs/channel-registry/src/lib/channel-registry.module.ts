@@ -14,10 +14,11 @@ import { ApiKeysController } from './adapters/http/api-keys.controller';
 import { ChannelsController } from './adapters/http/channels.controller';
 import { SettingsController } from './adapters/http/settings.controller';
 import { ApiKeyUsageInterceptor } from './adapters/http/api-key-usage.interceptor';
+import { RegistryEventsController } from './adapters/events/registry-events.controller';
 
 /** The channel registry: organisations, API keys, channels and settings. */
 @Module({
-  controllers: [OrganizationsController, OrganizationController, ApiKeysController, ChannelsController, SettingsController],
+  controllers: [OrganizationsController, OrganizationController, ApiKeysController, ChannelsController, SettingsController, RegistryEventsController],
   providers: [
     serviceDatabase(REGISTRY_DB, { schema: REGISTRY_SCHEMA, migrations: REGISTRY_MIGRATIONS }),
     ApiKeyUsage,

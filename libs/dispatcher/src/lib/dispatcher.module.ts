@@ -10,6 +10,7 @@ import { DISPATCHER_DB, DISPATCHER_MIGRATIONS } from './adapters/db/dispatcher.m
 import { ParkedDeliveries } from './adapters/db/parked-deliveries.repository';
 import { ChannelDeliveryController, ChannelHealthListController } from './adapters/http/channel-delivery.controller';
 import { EgressController } from './adapters/http/egress.controller';
+import { DispatcherEventsController } from './adapters/events/dispatcher-events.controller';
 import { DispatcherMetrics, registerPullMetrics } from './adapters/metrics/dispatcher.metrics';
 import { PartnerClient } from './adapters/partner/partner-client';
 import { PartnerGateway } from './adapters/partner/partner-gateway';
@@ -78,9 +79,8 @@ const providers: Provider[] = [
   },
   {
     provide: AlertDelivery,
-    inject: [TRANSPORT, LOGGER, ChannelReplica, PartnerGateway],
-    useFactory: (transport: MessageTransport, log: Logger, channels: ChannelReplica, gateway: PartnerGateway) =>
-      new AlertDelivery(transport, log.child({ component: 'alerts' }), channels, gateway),
+    inject: [LOGGER, ChannelReplica, PartnerGateway],
+    useFactory: (log: Logger, channels: ChannelReplica, gateway: PartnerGateway) => new AlertDelivery(log.child({ component: 'alerts' }), channels, gateway),
   },
   {
     provide: ChannelTools,
@@ -93,11 +93,11 @@ const providers: Provider[] = [
 
 /**
  * The dispatcher: delivers to partners through per-channel breakers and limits, keeps every
- * channel's parked line and the pull queue, reports each attempt as events, and answers the
- * channels' health, test and messages calls.
+ * channel's parked line and the pull queue, reports each attempt as events, delivers alerts to
+ * alert channels, and answers the channels' health, test and messages calls.
  */
 @Module({
-  controllers: [ChannelDeliveryController, ChannelHealthListController, EgressController],
+  controllers: [ChannelDeliveryController, ChannelHealthListController, EgressController, DispatcherEventsController],
   providers: [{ provide: DISPATCHER_OPTIONS, useValue: DEFAULT_DISPATCHER_OPTIONS }, ...providers],
 })
 export class DispatcherModule {

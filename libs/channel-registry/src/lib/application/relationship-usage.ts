@@ -1,13 +1,12 @@
-import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { Logger } from 'pino';
-import { Topics } from '@waybill/contracts';
 import { setTimeout as delay } from 'node:timers/promises';
-import { CATCH_UP_TIMEOUT_MS, EventConsumer, MessageTransport } from '@waybill/messaging';
-import { LOGGER, Problems, TRANSPORT } from '@waybill/platform';
-import { REGISTRY_DB } from '../adapters/db/tokens';
+import { CATCH_UP_TIMEOUT_MS, Consumed, ConsumerGroups } from '@waybill/messaging';
+import { Problems } from '@waybill/platform';
+import { REGISTRY_DB } from './registry.database';
 
-const GROUP = 'waybill.registry.relationship-usage';
+/** The registry's consumer group of `waybill.relationships`. */
+export const RELATIONSHIP_USAGE_GROUP = 'waybill.registry.relationship-usage';
 
 /** Routing's count of a channel's relationships, taken for one delete (`channel.usage-reported.v1`). */
 export interface UsageReport {
@@ -22,58 +21,49 @@ export interface UsageReport {
  * them only to refuse deleting a channel still in use.
  */
 @Injectable()
-export class RelationshipUsage implements OnModuleInit, OnApplicationShutdown {
-  private readonly consumer = new EventConsumer();
+export class RelationshipUsage {
   /** Deletes in this process waiting for routing's report, by `channelId:requestId`. */
   private readonly waiting = new Map<string, () => void>();
 
   constructor(
     @Inject(REGISTRY_DB) private readonly db: DataSource,
-    @Inject(TRANSPORT) private readonly transport: MessageTransport,
-    @Inject(LOGGER) private readonly log: Logger,
+    private readonly groups: ConsumerGroups,
   ) {}
 
-  async onModuleInit(): Promise<void> {
-    await this.consumer.start(this.transport, this.log, {
-      group: GROUP,
-      topics: [Topics.relationships],
-      types: ['relationship.upserted.v1', 'channel.usage-reported.v1'],
-      partitionsConcurrently: this.transport.partitions,
-      handle: async (items) => {
-        // The latest per relationship is all that matters; a version guard keeps a replay from going back.
-        const upserts = new Map<string, { orgId: string; channelId: string | null; version: number }>();
-        const deleted = new Set<string>();
-        const reports: Array<{ channelId: string; requestId: string; count: number; relationshipIds: string[] }> = [];
-        for (const item of items) {
-          if (item.kind === 'tombstone') {
-            upserts.delete(item.key);
-            deleted.add(item.key);
-          } else if (item.event.type === 'relationship.upserted.v1') {
-            const r = item.event.data;
-            deleted.delete(r.id);
-            upserts.set(r.id, { orgId: r.orgId, channelId: r.channelId, version: r.version });
-          } else if (item.event.type === 'channel.usage-reported.v1') {
-            reports.push(item.event.data);
-          }
-        }
-        await this.db.transaction(async (em) => {
-          await apply(em, upserts, deleted);
-          if (reports.length > 0) {
-            // Only the answer a delete is waiting for (its channel still marked by that request):
-            // a replay of the topic brings back every old report, which nothing needs.
-            await em.query(
-              `INSERT INTO channel_usage_reports (channel_id, request_id, count, relationship_ids)
-               SELECT r."channelId", r."requestId", r.count, r."relationshipIds"
-                 FROM json_to_recordset($1::json) AS r("channelId" text, "requestId" text, count int, "relationshipIds" jsonb)
-                 JOIN channels c ON c.id = r."channelId" AND c.state->'deleting'->>'requestId' = r."requestId"
-               ON CONFLICT DO NOTHING`,
-              [JSON.stringify(reports)],
-            );
-          }
-        });
-        for (const r of reports) this.waiting.get(`${r.channelId}:${r.requestId}`)?.();
-      },
+  /** A batch read by {@link RELATIONSHIP_USAGE_GROUP}: the usage replica and routing's reports, in one transaction. */
+  async apply(items: readonly Consumed[]): Promise<void> {
+    // The latest per relationship is all that matters; a version guard keeps a replay from going back.
+    const upserts = new Map<string, { orgId: string; channelId: string | null; version: number }>();
+    const deleted = new Set<string>();
+    const reports: Array<{ channelId: string; requestId: string; count: number; relationshipIds: string[] }> = [];
+    for (const item of items) {
+      if (item.kind === 'tombstone') {
+        upserts.delete(item.key);
+        deleted.add(item.key);
+      } else if (item.event.type === 'relationship.upserted.v1') {
+        const r = item.event.data;
+        deleted.delete(r.id);
+        upserts.set(r.id, { orgId: r.orgId, channelId: r.channelId, version: r.version });
+      } else if (item.event.type === 'channel.usage-reported.v1') {
+        reports.push(item.event.data);
+      }
+    }
+    await this.db.transaction(async (em) => {
+      await apply(em, upserts, deleted);
+      if (reports.length > 0) {
+        // Only the answer a delete is waiting for (its channel still marked by that request):
+        // a replay of the topic brings back every old report, which nothing needs.
+        await em.query(
+          `INSERT INTO channel_usage_reports (channel_id, request_id, count, relationship_ids)
+           SELECT r."channelId", r."requestId", r.count, r."relationshipIds"
+             FROM json_to_recordset($1::json) AS r("channelId" text, "requestId" text, count int, "relationshipIds" jsonb)
+             JOIN channels c ON c.id = r."channelId" AND c.state->'deleting'->>'requestId' = r."requestId"
+           ON CONFLICT DO NOTHING`,
+          [JSON.stringify(reports)],
+        );
+      }
     });
+    for (const r of reports) this.waiting.get(`${r.channelId}:${r.requestId}`)?.();
   }
 
   /**
@@ -82,8 +72,8 @@ export class RelationshipUsage implements OnModuleInit, OnApplicationShutdown {
    * than decide on a replica that cannot catch up.
    */
   async catchUp(): Promise<void> {
-    if (!this.consumer.started) throw new Error('relationship usage not started');
-    if (!(await this.consumer.catchUp(CATCH_UP_TIMEOUT_MS))) {
+    if (!this.groups.isRunning(RELATIONSHIP_USAGE_GROUP)) throw new Error('relationship usage not started');
+    if (!(await this.groups.catchUp(RELATIONSHIP_USAGE_GROUP, CATCH_UP_TIMEOUT_MS))) {
       throw Problems.unavailable('The relationships could not be read in time to decide; try again.', 1);
     }
   }
@@ -107,7 +97,7 @@ export class RelationshipUsage implements OnModuleInit, OnApplicationShutdown {
         const left = deadline - Date.now();
         if (left <= 0) return null;
         // Another instance's consumer may hold the partition: read up to the end, else wait a little.
-        await Promise.race([arrived, this.consumer.catchUp(Math.min(left, CATCH_UP_TIMEOUT_MS)).then(() => delay(Math.min(pause, left)))]);
+        await Promise.race([arrived, this.groups.catchUp(RELATIONSHIP_USAGE_GROUP, Math.min(left, CATCH_UP_TIMEOUT_MS)).then(() => delay(Math.min(pause, left)))]);
         pause = Math.min(pause * 2, 100);
       }
     } finally {
@@ -128,10 +118,6 @@ export class RelationshipUsage implements OnModuleInit, OnApplicationShutdown {
       [orgId, channelId],
     );
     return { ids: rows.map((r) => r.id), count: rows[0]?.count ?? 0 };
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.consumer.stop();
   }
 }
 

@@ -1,13 +1,12 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { Logger } from 'pino';
-import { ChannelState, Topics } from '@waybill/contracts';
-import { EventConsumer, eventMessage, MessageTransport, OutgoingMessage } from '@waybill/messaging';
-import { LOGGER, Problems, TRANSPORT } from '@waybill/platform';
-import { ROUTING_DB } from '../adapters/db/routing.migrations';
-import { SCHEMA } from './relationships.service';
+import type { ChannelState } from '@waybill/contracts';
+import { Consumed, eventMessage, MessageTransport, Outbox, OutgoingMessage } from '@waybill/messaging';
+import { Problems, TRANSPORT } from '@waybill/platform';
+import { ROUTING_DB, ROUTING_SCHEMA as SCHEMA } from './routing.database';
 
-const GROUP = 'waybill.routing.channel-deletions';
+/** Routing's consumer group of `waybill.channels` (its `channel.upserted.v1` and tombstones). */
+export const CHANNEL_DELETIONS_GROUP = 'waybill.routing.channel-deletions';
 /** `channel_guards.deleting` of a channel that is gone (its tombstone was read). */
 const DELETED = 'deleted';
 /** Relationship ids a report names (the registry's 409 shows a few). */
@@ -25,40 +24,33 @@ const REPORTED_IDS = 5;
  * `channel.upserted.v1` without it), which clears the guard here.
  */
 @Injectable()
-export class ChannelDeletions implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly consumer = new EventConsumer();
+export class ChannelDeletions {
+  private readonly outbox: Outbox;
 
   constructor(
     @Inject(ROUTING_DB) private readonly db: DataSource,
-    @Inject(TRANSPORT) private readonly transport: MessageTransport,
-    @Inject(LOGGER) private readonly log: Logger,
-  ) {}
+    @Inject(TRANSPORT) transport: MessageTransport,
+  ) {
+    this.outbox = transport.outbox(SCHEMA);
+  }
 
-  async onApplicationBootstrap(): Promise<void> {
-    const outbox = this.transport.outbox(SCHEMA);
-    await this.consumer.start(this.transport, this.log, {
-      group: GROUP,
-      topics: [Topics.channels],
-      types: ['channel.upserted.v1'],
-      partitionsConcurrently: this.transport.partitions,
-      handle: async (items) => {
-        let reported = false;
-        await this.db.transaction(async (em) => {
-          for (const item of items) {
-            if (item.kind === 'tombstone') {
-              await mark(em, item.key, DELETED, null);
-            } else if (item.event.type === 'channel.upserted.v1') {
-              const report = await this.apply(em, item.event.data);
-              if (report) {
-                await outbox.append(em, [report]);
-                reported = true;
-              }
-            }
+  /** A batch read by {@link CHANNEL_DELETIONS_GROUP}: guards marked or cleared, and reports published, in one transaction. */
+  async handle(items: readonly Consumed[]): Promise<void> {
+    let reported = false;
+    await this.db.transaction(async (em) => {
+      for (const item of items) {
+        if (item.kind === 'tombstone') {
+          await mark(em, item.key, DELETED, null);
+        } else if (item.event.type === 'channel.upserted.v1') {
+          const report = await this.apply(em, item.event.data);
+          if (report) {
+            await this.outbox.append(em, [report]);
+            reported = true;
           }
-        });
-        if (reported) await outbox.flush();
-      },
+        }
+      }
     });
+    if (reported) await this.outbox.flush();
   }
 
   private async apply(em: EntityManager, channel: ChannelState): Promise<OutgoingMessage | null> {
@@ -80,10 +72,6 @@ export class ChannelDeletions implements OnApplicationBootstrap, OnApplicationSh
       key: channel.id,
       data: { channelId: channel.id, requestId: channel.deleting.requestId, count: users[0]?.count ?? 0, relationshipIds: users.map((u) => u.id) },
     });
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.consumer.stop();
   }
 }
 

@@ -9,8 +9,6 @@ import type { CreateRelationshipInput, UpdateRelationshipInput } from '../domain
 import { assignChannel } from './channel-deletions';
 import { ROUTING_DB, ROUTING_SCHEMA } from './routing.database';
 
-// Imported from here by the consumers that have not moved yet (issue 13 §1); its home is the port.
-export { ROUTING_SCHEMA as SCHEMA } from './routing.database';
 
 export interface RelationshipRow {
   id: string;

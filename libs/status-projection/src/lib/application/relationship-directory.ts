@@ -1,12 +1,11 @@
-import { Inject, Injectable, OnModuleInit, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { Logger } from 'pino';
-import { Topics } from '@waybill/contracts';
-import { CATCH_UP_TIMEOUT_MS, EventConsumer, MessageTransport } from '@waybill/messaging';
-import { LOGGER, Problems, TRANSPORT } from '@waybill/platform';
-import { STATUS_DB } from '../adapters/db/status.migrations';
+import { CATCH_UP_TIMEOUT_MS, Consumed, ConsumerGroups } from '@waybill/messaging';
+import { Problems } from '@waybill/platform';
+import { STATUS_DB } from './status.database';
 
-const GROUP = 'waybill.status.relationships';
+/** The status service's consumer group of `waybill.relationships`. */
+export const RELATIONSHIPS_GROUP = 'waybill.status.relationships';
 
 /**
  * The status service's replica of `waybill.relationships`: which relationship has which channel
@@ -14,38 +13,28 @@ const GROUP = 'waybill.status.relationships';
  * service reads them only to refuse, up front, a redelivery that routing could not route.
  */
 @Injectable()
-export class RelationshipDirectory implements OnModuleInit, OnApplicationShutdown {
-  private readonly consumer = new EventConsumer();
-
+export class RelationshipDirectory {
   constructor(
     @Inject(STATUS_DB) private readonly db: DataSource,
-    @Inject(TRANSPORT) private readonly transport: MessageTransport,
-    @Inject(LOGGER) private readonly log: Logger,
+    private readonly groups: ConsumerGroups,
   ) {}
 
-  async onModuleInit(): Promise<void> {
-    await this.consumer.start(this.transport, this.log, {
-      group: GROUP,
-      topics: [Topics.relationships],
-      types: ['relationship.upserted.v1'],
-      partitionsConcurrently: this.transport.partitions,
-      handle: async (items) => {
-        // The latest per relationship is all that matters; a version guard keeps a replay from going back.
-        const upserts = new Map<string, { orgId: string; channelId: string | null; version: number }>();
-        const deleted = new Set<string>();
-        for (const item of items) {
-          if (item.kind === 'tombstone') {
-            upserts.delete(item.key);
-            deleted.add(item.key);
-          } else if (item.event.type === 'relationship.upserted.v1') {
-            const r = item.event.data;
-            deleted.delete(r.id);
-            upserts.set(r.id, { orgId: r.orgId, channelId: r.channelId, version: r.version });
-          }
-        }
-        await this.db.transaction((em) => apply(em, upserts, deleted));
-      },
-    });
+  /** A batch read by {@link RELATIONSHIPS_GROUP}: the latest of each relationship, in one transaction. */
+  async apply(items: readonly Consumed[]): Promise<void> {
+    // The latest per relationship is all that matters; a version guard keeps a replay from going back.
+    const upserts = new Map<string, { orgId: string; channelId: string | null; version: number }>();
+    const deleted = new Set<string>();
+    for (const item of items) {
+      if (item.kind === 'tombstone') {
+        upserts.delete(item.key);
+        deleted.add(item.key);
+      } else if (item.event.type === 'relationship.upserted.v1') {
+        const r = item.event.data;
+        deleted.delete(r.id);
+        upserts.set(r.id, { orgId: r.orgId, channelId: r.channelId, version: r.version });
+      }
+    }
+    await this.db.transaction((em) => apply(em, upserts, deleted));
   }
 
   /**
@@ -54,7 +43,7 @@ export class RelationshipDirectory implements OnModuleInit, OnApplicationShutdow
    * relationship deleted or unassigned a moment ago counts; 503 when that cannot be done in time.
    */
   async unroutable(orgId: string, relationshipId: string): Promise<string | null> {
-    if (!(await this.consumer.catchUp(CATCH_UP_TIMEOUT_MS))) {
+    if (!(await this.groups.catchUp(RELATIONSHIPS_GROUP, CATCH_UP_TIMEOUT_MS))) {
       throw Problems.unavailable('The relationships could not be read in time to decide; try again.', 1);
     }
     const rows: { channel_id: string | null }[] = await this.db.query(
@@ -66,10 +55,6 @@ export class RelationshipDirectory implements OnModuleInit, OnApplicationShutdow
       return `Relationship ${relationshipId} of this transaction has no channel: assign one (PATCH /v1/relationships/${relationshipId}) first.`;
     }
     return null;
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.consumer.stop();
   }
 }
 

@@ -73,5 +73,3 @@ export class ChannelGuards1765000000200 implements MigrationInterface {
 }
 
 export const ROUTING_MIGRATIONS = [CreateMessagingTables1732370000001, CreateRouting1732370200000, ChannelGuards1765000000200];
-// Imported from here by the consumers that have not moved yet (issue 13 §1); its home is the port.
-export { ROUTING_DB } from '../../application/routing.database';

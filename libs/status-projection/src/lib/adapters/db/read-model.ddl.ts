@@ -1,8 +1,6 @@
 import { quoteIdent } from '@waybill/persistence';
 import { TRANSACTION_COLUMNS, TransactionColumn } from '../../application/projection/transaction-row';
 
-// Imported from here by the consumers that have not moved yet (issue 13 §1); its home is the port.
-export { STATUS_SCHEMA } from '../../application/status.database';
 
 /**
  * The tables of the read model: everything folded from `waybill.transaction-events`, and nothing

@@ -192,5 +192,3 @@ export const STATUS_MIGRATIONS = [
   StatusRelationships1765000000000,
   StatusDropProcessedEvents1766000000100,
 ];
-// Imported from here by the consumers that have not moved yet (issue 13 §1); its home is the port.
-export { STATUS_DB } from '../../application/status.database';

@@ -3,7 +3,7 @@ import type { DataSource } from 'typeorm';
 import { CommandRejection, transactionDecider } from '@waybill/delivery';
 import { commitWithEvents, MessageTransport, Outbox, OutgoingMessage } from '@waybill/messaging';
 import { ProblemError, Problems, TRANSPORT } from '@waybill/platform';
-import { ProjectionService } from '../projection.service';
+import { ProjectionService } from '../projection/projection.service';
 import { TransactionsQuery } from '../queries/transactions.query';
 import { RelationshipDirectory } from '../relationship-directory';
 import { STATUS_DB, STATUS_SCHEMA } from '../status.database';

@@ -3,7 +3,7 @@ import type { DataSource } from 'typeorm';
 import { AttemptOutcome } from '@waybill/contracts';
 import { TRANSACTION_STATUSES } from '@waybill/delivery';
 import { Bucket, StatsRange } from '../../domain/stats-range';
-import { ProjectionService } from '../projection.service';
+import { ProjectionService } from '../projection/projection.service';
 import { STATUS_DB } from '../status.database';
 
 /** An attempt's outcomes, as `delivery.attempted` names them. */

@@ -3,7 +3,7 @@ import type { DataSource } from 'typeorm';
 import { TransactionView, viewOf } from '@waybill/delivery';
 import { decodeCursor, Page, Problems, toPage } from '@waybill/platform';
 import { LIST_COLUMNS, ListedTransaction, TransactionRow } from '../projection/transaction-row';
-import { ProjectionService } from '../projection.service';
+import { ProjectionService } from '../projection/projection.service';
 import { STATUS_DB } from '../status.database';
 import { listQuery, TransactionFilter } from './transactions.sql';
 

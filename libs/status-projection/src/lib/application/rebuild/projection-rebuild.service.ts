@@ -6,7 +6,7 @@ import { MessageTransport, subscribeEvents, Subscription } from '@waybill/messag
 import { openServiceDataSource, quoteIdent } from '@waybill/persistence';
 import { CONFIG, LOGGER, ProblemError, TRANSPORT, WaybillConfig } from '@waybill/platform';
 import { READ_MODEL, ReadModel } from '../projection/read-model.port';
-import { transactionEventsOf } from '../projection.service';
+import { transactionEventsOf } from '../projection/projection.service';
 import { STATUS_SCHEMA } from '../status.database';
 
 /** Where a rebuild folds the log into a fresh read model before it is switched in. */

@@ -6,7 +6,7 @@ import { delay, MessageTransport, Outbox, OutgoingMessage, Signal } from '@waybi
 import { LOGGER, newId, TRANSPORT } from '@waybill/platform';
 import { commandMessages } from '../commands/command-events';
 import type { TransactionRow } from '../projection/transaction-row';
-import { ProjectionService } from '../projection.service';
+import { ProjectionService } from '../projection/projection.service';
 import { sweepCountQuery, sweepSnapshotQuery, TransactionFilter } from '../queries/transactions.sql';
 import { STATUS_DB, STATUS_SCHEMA } from '../status.database';
 
