@@ -5,7 +5,7 @@ import { ChannelState, Topics } from '@waybill/contracts';
 import { EventConsumer, eventMessage, MessageTransport, OutgoingMessage } from '@waybill/messaging';
 import { LOGGER, Problems, TRANSPORT } from '@waybill/platform';
 import { ROUTING_DB } from '../adapters/db/routing.migrations';
-import { SCHEMA } from './relationships.service';
+import { SCHEMA } from './routing.schema';
 
 const GROUP = 'waybill.routing.channel-deletions';
 /** `channel_guards.deleting` of a channel that is gone (its tombstone was read). */

@@ -8,8 +8,10 @@ import { ROUTING_DB } from '../adapters/db/routing.migrations';
 import { commitAndPublish, commitWithEvents } from '@waybill/messaging';
 import type { CreateRelationshipInput, UpdateRelationshipInput } from '../domain/transaction.input';
 import { assignChannel } from './channel-deletions';
+import { SCHEMA } from './routing.schema';
 
-export const SCHEMA = 'routing';
+/** Importers of the schema name from here keep working; it lives in `routing.schema.ts`. */
+export { SCHEMA };
 
 export interface RelationshipRow {
   id: string;

@@ -1,0 +1,2 @@
+/** The routing service's PostgreSQL schema (its tables, its outbox). */
+export const SCHEMA = 'routing';
