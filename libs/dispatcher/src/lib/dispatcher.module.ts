@@ -7,6 +7,7 @@ import { ChannelReplica, CONFIG, LOGGER, MetricsRegistry, serviceDatabase, TRANS
 import { SecretBox } from '@waybill/security';
 import { ChannelHealthStore } from './adapters/db/channel-health.repository';
 import { DISPATCHER_DB, DISPATCHER_MIGRATIONS } from './adapters/db/dispatcher.migrations';
+import { FinishedDeliveries } from './adapters/db/finished-deliveries.repository';
 import { ParkedDeliveries } from './adapters/db/parked-deliveries.repository';
 import { ChannelDeliveryController, ChannelHealthListController } from './adapters/http/channel-delivery.controller';
 import { EgressController } from './adapters/http/egress.controller';
@@ -55,7 +56,7 @@ const providers: Provider[] = [
   },
   {
     provide: Dispatcher,
-    inject: [ChannelReplica, PartnerGateway, ParkedDeliveries, ChannelHealthStore, PullQueue, EventPublisher, LOGGER, DISPATCHER_OPTIONS, TRANSPORT, MetricsRegistry],
+    inject: [ChannelReplica, PartnerGateway, ParkedDeliveries, ChannelHealthStore, PullQueue, EventPublisher, LOGGER, DISPATCHER_OPTIONS, TRANSPORT, MetricsRegistry, DISPATCHER_DB],
     useFactory: (
       channels: ChannelReplica,
       gateway: PartnerGateway,
@@ -67,11 +68,12 @@ const providers: Provider[] = [
       options: DispatcherOptions,
       transport: MessageTransport,
       registry: MetricsRegistry,
+      ds: DataSource,
     ) => {
       let dispatcher: Dispatcher | null = null;
       const metrics = new DispatcherMetrics(registry, () => dispatcher);
       dispatcher = new Dispatcher({
-        channels, gateway, parked, health, pull, publisher, metrics, log: log.child({ component: 'dispatcher' }), options, soleInstance: transport.kind === 'embedded',
+        channels, gateway, parked, finished: new FinishedDeliveries(ds), health, pull, publisher, metrics, log: log.child({ component: 'dispatcher' }), options, soleInstance: transport.kind === 'embedded',
       });
       return dispatcher;
     },
