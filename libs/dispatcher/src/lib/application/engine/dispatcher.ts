@@ -1,7 +1,6 @@
-import type { Logger } from 'pino';
 import type { ChannelState } from '@waybill/contracts';
 import type { CircuitState } from '@waybill/delivery';
-import { delay, OutgoingMessage } from '@waybill/messaging';
+import { delay, Log, OutgoingMessage } from '@waybill/messaging';
 import { newId } from '@waybill/platform';
 import { CircuitBreaker } from '../../domain/circuit-breaker';
 import type { DispatcherOptions } from '../../dispatcher.options';
@@ -40,7 +39,7 @@ export interface DispatcherDeps {
   pull: { enqueue(deliveries: Delivery[]): Promise<void> };
   publisher: { publish(messages: OutgoingMessage[]): Promise<void> };
   metrics: EngineMetrics;
-  log: Logger;
+  log: Log;
   options: DispatcherOptions;
   /** Embedded mode: this is the only instance, so leases left in the database are its dead run's. */
   soleInstance: boolean;

@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Log } from '@waybill/messaging';
 import type { ChannelLane } from './lane/channel-lane';
 import type { HealthStore } from './ports';
 
@@ -15,7 +15,7 @@ export class HealthReporter {
   constructor(
     private readonly store: HealthStore,
     private readonly refreshMs: number,
-    private readonly log: Logger,
+    private readonly log: Log,
   ) {}
 
   async flush(lanes: Iterable<ChannelLane>, now = Date.now()): Promise<void> {

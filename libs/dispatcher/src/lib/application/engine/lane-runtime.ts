@@ -1,7 +1,6 @@
-import type { Logger } from 'pino';
 import type { ChannelState } from '@waybill/contracts';
 import { classify } from '@waybill/delivery';
-import { delay, OutgoingMessage } from '@waybill/messaging';
+import { delay, Log, OutgoingMessage } from '@waybill/messaging';
 import { buildBatchRequest, buildPartnerRequest } from '../../domain/partner-request';
 import type { InFlightBudget } from './in-flight-budget';
 import type { ChannelLane } from './lane/channel-lane';
@@ -21,7 +20,7 @@ export interface RuntimeDeps {
   pull: { enqueue(deliveries: Delivery[]): Promise<void> };
   publisher: { publish(messages: OutgoingMessage[]): Promise<void> };
   metrics: EngineMetrics;
-  log: Logger;
+  log: Log;
   budget: InFlightBudget;
   pace: Pace;
   releases: Releases;

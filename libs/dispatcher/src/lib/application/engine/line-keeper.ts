@@ -1,5 +1,4 @@
-import type { Logger } from 'pino';
-import { delay } from '@waybill/messaging';
+import { delay, Log } from '@waybill/messaging';
 import { newId } from '@waybill/platform';
 import * as ev from './delivery-events';
 import type { Effect } from './lane/lane-protocol';
@@ -10,7 +9,7 @@ const EXPIRY_BATCH = 500;
 
 export interface LineKeeperDeps {
   parked: ParkedLineStore;
-  log: Logger;
+  log: Log;
   expirySweepMs: number;
   /** The partitions this instance owns now. */
   owned(): number[];

@@ -1,5 +1,4 @@
-import type { Logger } from 'pino';
-import type { OutgoingMessage } from '@waybill/messaging';
+import type { Log, OutgoingMessage } from '@waybill/messaging';
 import type { FinishedStore, ParkedLineStore } from './ports';
 import type { Delivery } from './work';
 
@@ -23,7 +22,7 @@ export class Recovery {
     private readonly parked: Pick<ParkedLineStore, 'existing'>,
     private readonly finished: FinishedStore,
     private readonly publish: (events: OutgoingMessage[]) => Promise<void>,
-    private readonly log: Logger,
+    private readonly log: Log,
   ) {}
 
   /** `partitions` were just taken over: their deliveries may have been read before. */

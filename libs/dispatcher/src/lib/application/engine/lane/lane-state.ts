@@ -48,7 +48,7 @@ export class LaneState {
   throttle: Throttle = NOT_THROTTLED;
   /** The parked line as this owner knows it (see `LineStats`). */
   line: LineStats = { due: 0, parked: 0, nextDueAt: null };
-  /** A batching channel's loose deliveries make no batch before then (not enough, not waited enough). */
+  /** No claim before then: a batching channel's loose deliveries make no batch yet (not enough, not waited enough), or a claim just failed. */
   notBefore: number | null = null;
   claiming = false;
   /** This instance owns the channel's partition. */

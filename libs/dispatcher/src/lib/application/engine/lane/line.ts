@@ -4,6 +4,8 @@ import type { LaneState, Step } from './lane-state';
 
 /** Most works taken at once from the line of a channel that is gone or turned PULL (they are moved on, not sent). */
 const MOVE_ON = 50;
+/** After a claim failed, the next is tried this much later (ms). */
+const CLAIM_RETRY_MS = 1_000;
 
 /**
  * The parked line as the lane sees it: what is due, when the next row becomes due, and how much
@@ -85,7 +87,7 @@ export function claimed(lane: LaneState, rows: ParkedRow[][], readyAt: number | 
 /** Taking from the line failed: look again in a second. */
 export function claimFailed(lane: LaneState, step: Step): void {
   lane.claiming = false;
-  lane.setTimer(step, 'wake', step.world.now + 1_000);
+  lane.notBefore = step.world.now + CLAIM_RETRY_MS;
 }
 
 /** `parked` deliveries joined the line, due now (and the works handed off are done here). */
