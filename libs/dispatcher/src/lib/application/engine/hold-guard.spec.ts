@@ -29,7 +29,9 @@ describe('HoldGuard', () => {
     const [a, b] = [work(1), work(2)];
     const guard = new HoldGuard(releases, { holdMs: 250, maxHoldMs: 600 }, async (works, everything) => {
       asked.push([works.flatMap((w) => w.ids), everything]);
-      if (everything) for (const w of works) (w.released = true), releases.released([w]);
+      if (!everything) return;
+      for (const w of works) w.released = true;
+      releases.released(works);
     });
     const held = guard.hold([a, b]);
     a.released = true;
