@@ -7,6 +7,7 @@ import { ChannelReplica, CONFIG, LOGGER, MetricsRegistry, serviceDatabase, TRANS
 import { SecretBox } from '@waybill/security';
 import { ChannelHealthStore } from './adapters/db/channel-health.repository';
 import { DISPATCHER_DB, DISPATCHER_MIGRATIONS } from './adapters/db/dispatcher.migrations';
+import { FinishedDeliveries } from './adapters/db/finished-deliveries.repository';
 import { ParkedDeliveries } from './adapters/db/parked-deliveries.repository';
 import { ChannelDeliveryController, ChannelHealthListController } from './adapters/http/channel-delivery.controller';
 import { EgressController } from './adapters/http/egress.controller';
@@ -18,6 +19,7 @@ import { AlertDelivery } from './application/alert-delivery';
 import { ChannelTools } from './application/channel-tools.service';
 import { DeliveryService, SCHEMA } from './application/delivery.service';
 import { Dispatcher } from './application/engine/dispatcher';
+import { PartnerConnections } from './application/engine/ports';
 import { EventPublisher } from './application/engine/event-publisher';
 import { PullQueue } from './application/pull-queue';
 import { DEFAULT_DISPATCHER_OPTIONS, DISPATCHER_OPTIONS, DispatcherOptions } from './dispatcher.options';
@@ -36,6 +38,7 @@ const providers: Provider[] = [
         connectionsPerOrigin: 2 * options.maxInFlight,
       }),
   },
+  { provide: PartnerConnections, useExisting: PartnerClient },
   { provide: PartnerGateway, inject: [PartnerClient, SecretBox], useFactory: (client: PartnerClient, box: SecretBox) => new PartnerGateway(client, box) },
   {
     provide: ParkedDeliveries,
@@ -56,7 +59,7 @@ const providers: Provider[] = [
   },
   {
     provide: Dispatcher,
-    inject: [ChannelReplica, PartnerGateway, ParkedDeliveries, ChannelHealthStore, PullQueue, EventPublisher, LOGGER, DISPATCHER_OPTIONS, TRANSPORT, MetricsRegistry],
+    inject: [ChannelReplica, PartnerGateway, ParkedDeliveries, ChannelHealthStore, PullQueue, EventPublisher, LOGGER, DISPATCHER_OPTIONS, TRANSPORT, MetricsRegistry, DISPATCHER_DB],
     useFactory: (
       channels: ChannelReplica,
       gateway: PartnerGateway,
@@ -68,11 +71,12 @@ const providers: Provider[] = [
       options: DispatcherOptions,
       transport: MessageTransport,
       registry: MetricsRegistry,
+      ds: DataSource,
     ) => {
       let dispatcher: Dispatcher | null = null;
       const metrics = new DispatcherMetrics(registry, () => dispatcher);
       dispatcher = new Dispatcher({
-        channels, gateway, parked, health, pull, publisher, metrics, log: log.child({ component: 'dispatcher' }), options, soleInstance: transport.kind === 'embedded',
+        channels, gateway, parked, finished: new FinishedDeliveries(ds), health, pull, publisher, metrics, log: log.child({ component: 'dispatcher' }), options, soleInstance: transport.kind === 'embedded',
       });
       return dispatcher;
     },

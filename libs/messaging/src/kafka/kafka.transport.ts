@@ -7,6 +7,7 @@ import { Log, silentLog } from '../logger';
 import { delay, pollUntil } from '../wait';
 import { KafkaOutbox } from './outbox-relay';
 import { toKafkaBatch } from './kafka-messages';
+import { Names } from './kafka-names';
 
 /** What a lingering fetch waits for (see `SubscriptionSpec.lingerMs`). */
 const LINGER_MIN_BYTES = 256 * 1024;
@@ -358,19 +359,5 @@ class KafkaSubscription {
       }
       await heartbeat();
     }
-  }
-}
-
-/** Maps the project's topic and group names to the cluster's, under an optional namespace. */
-export class Names {
-  private readonly prefix: string;
-  constructor(namespace?: string) {
-    this.prefix = namespace ? `${namespace}.` : '';
-  }
-  topic(name: string): string {
-    return this.prefix + name;
-  }
-  logical(name: string): string {
-    return this.prefix && name.startsWith(this.prefix) ? name.slice(this.prefix.length) : name;
   }
 }

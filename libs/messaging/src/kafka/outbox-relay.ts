@@ -5,7 +5,7 @@ import type { Outbox, OutgoingMessage } from '../transport.port';
 import { Log } from '../logger';
 import { delay, pollUntil, Signal } from '../wait';
 import { toKafkaBatch } from './kafka-messages';
-import type { Names } from './kafka.transport';
+import type { Names } from './kafka-names';
 
 /** Most rows one pass publishes: large passes keep the relay ahead of many writers. */
 const BATCH = 2_000;

@@ -3,7 +3,7 @@ import type { EventType, WaybillEvent } from '@waybill/contracts';
 import { classify } from '@waybill/delivery';
 import { Consumed, delay } from '@waybill/messaging';
 import type { ChannelReplica } from '@waybill/platform';
-import type { PartnerGateway } from '../adapters/partner/partner-gateway';
+import type { PartnerPort } from './engine/ports';
 import { buildAlertRequest } from '../domain/partner-request';
 
 /** The dispatcher's consumer group of `waybill.alerts`. */
@@ -23,7 +23,7 @@ export class AlertDelivery {
   constructor(
     private readonly log: Logger,
     private readonly channels: ChannelReplica,
-    private readonly gateway: PartnerGateway,
+    private readonly gateway: PartnerPort,
   ) {}
 
   /**

@@ -3,8 +3,7 @@ import type { ChannelState } from '@waybill/contracts';
 import { AttemptOutcome } from '@waybill/contracts';
 import { CircuitState, classify } from '@waybill/delivery';
 import { ChannelReplica, ProblemError, Problems } from '@waybill/platform';
-import type { ChannelHealth, ChannelHealthStore } from '../adapters/db/channel-health.repository';
-import type { PartnerGateway } from '../adapters/partner/partner-gateway';
+import type { ChannelHealth, HealthReader, PartnerPort } from './engine/ports';
 import { buildPartnerRequest, testDelivery } from '../domain/partner-request';
 import type { Dispatcher } from './engine/dispatcher';
 import type { PullQueue } from './pull-queue';
@@ -21,8 +20,8 @@ export class ChannelTools {
   constructor(
     private readonly channels: ChannelReplica,
     private readonly dispatcher: Dispatcher,
-    private readonly health: ChannelHealthStore,
-    private readonly gateway: PartnerGateway,
+    private readonly health: HealthReader,
+    private readonly gateway: PartnerPort,
     private readonly pull: PullQueue,
   ) {}
 

@@ -2,8 +2,8 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { Topics } from '@waybill/contracts';
 import { Consumed, ConsumerGroups, MessageTransport } from '@waybill/messaging';
 import { TRANSPORT } from '@waybill/platform';
-import { PartnerClient } from '../adapters/partner/partner-client';
 import { Dispatcher } from './engine/dispatcher';
+import { PartnerConnections } from './engine/ports';
 import { PullQueue } from './pull-queue';
 
 export const SCHEMA = 'dispatcher';
@@ -24,7 +24,7 @@ export class DeliveryService implements OnApplicationBootstrap, OnApplicationShu
     @Inject(TRANSPORT) private readonly transport: MessageTransport,
     private readonly dispatcher: Dispatcher,
     private readonly pull: PullQueue,
-    private readonly client: PartnerClient,
+    private readonly client: PartnerConnections,
     groups: ConsumerGroups,
   ) {
     groups.onAssignment(DELIVERIES_GROUP, (assignment) => this.dispatcher.assign(assignment[Topics.deliveries] ?? []));

@@ -1,21 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { CircuitState } from '@waybill/delivery';
-import type { OutcomeRecord } from '../../application/engine/channel-lane';
-
-/** A channel's health as `GET /v1/channels/{id}/health` shows it. */
-export interface ChannelHealth {
-  channelId: string;
-  circuit: CircuitState;
-  inFlight: number;
-  waiting: number;
-  /** A partner that answered 429 is left alone until then. */
-  throttledUntil: string | null;
-  /** When an OPEN circuit lets its next probe through. */
-  nextProbeAt: string | null;
-  /** Most recent first. */
-  lastOutcomes: OutcomeRecord[];
-  updatedAt: string;
-}
+import type { ChannelHealth, HealthReader, HealthStore, OutcomeRecord } from '../../application/engine/ports';
 
 interface Row {
   channel_id: string;
@@ -29,7 +14,7 @@ interface Row {
 }
 
 /** `channel_health`: what the owner of each channel reports of it, for any instance to answer with. */
-export class ChannelHealthStore {
+export class ChannelHealthStore implements HealthStore, HealthReader {
   constructor(private readonly ds: DataSource) {}
 
   async save(rows: (ChannelHealth & { orgId: string })[]): Promise<void> {

@@ -1,48 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { DeliveryRequest } from '@waybill/contracts';
 import { GroupCommit, Outbox, OutgoingMessage } from '@waybill/messaging';
-import type { Delivery } from '../../application/engine/work';
-
-/** A delivery going into (or back into) its channel's parked line. */
-/** A delivery finished, and the events that record its outcome. */
-export interface FinishedEntry {
-  deliveryId: string;
-  events: OutgoingMessage[];
-}
-
-export interface ParkEntry {
-  delivery: Delivery;
-  batchId: string | null;
-  /** The number of its next attempt. */
-  attempt: number;
-  dueAt: Date;
-  /** Set for a delivery in flight right now (handed over mid-attempt); null for one that waits. */
-  leasedUntil: Date | null;
-  expiresAt: Date;
-}
-
-/** A parked row as claims and sweeps hand it back. */
-export interface ParkedRow {
-  delivery: Delivery;
-  batchId: string | null;
-  attempt: number;
-}
-
-/** What an owner knows of a channel's line. */
-export interface LineStats {
-  /** Rows claimable now (due, not in flight). */
-  due: number;
-  /** Rows not in flight. */
-  parked: number;
-  /** When the next row becomes claimable (a due time or a lease running out). */
-  nextDueAt: number | null;
-}
-
-export interface ChannelLine extends LineStats {
-  channelId: string;
-  orgId: string;
-  partition: number;
-}
+import type { ChannelLine, LineStats, ParkedLineStore, ParkedRow, ParkEntry, Retry } from '../../application/engine/ports';
 
 interface Row {
   delivery_id: string;
@@ -75,14 +34,8 @@ function claimable(self: string, p = 'parked_deliveries'): string {
 
 type RowOp =
   | { kind: 'park'; entries: ParkEntry[] }
-  | { kind: 'retry'; deliveryIds: string[]; attempt: number; dueAt: Date; expiresAt: Date }
+  | ({ kind: 'retry'; deliveryIds: string[] } & Retry)
   | { kind: 'delete'; deliveryIds: string[] };
-
-interface PendingOp {
-  op: RowOp;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
 
 /** Most row operations written in one transaction. */
 const MAX_OPS = 1_000;
@@ -98,9 +51,14 @@ const MAX_OPS = 1_000;
  * resolves once its rows are durable. Their events are published before (at least once: a crash in
  * between repeats the attempt, never loses it).
  */
-export class ParkedDeliveries {
-  private queue: PendingOp[] = [];
-  private writing = false;
+export class ParkedDeliveries implements ParkedLineStore {
+  private readonly writes = new GroupCommit<RowOp, void>(
+    async (ops) => {
+      await this.apply(ops);
+      return ops.map(() => undefined);
+    },
+    { maxItems: MAX_OPS },
+  );
   /** See {@link claimable}, for this instance. */
   private readonly claimable: string;
 
@@ -125,37 +83,13 @@ export class ParkedDeliveries {
 
   /** Parks `entries` (a row that exists is updated). */
   park(entries: ParkEntry[]): Promise<void> {
-    return entries.length === 0 ? Promise.resolve() : this.write({ kind: 'park', entries });
+    return entries.length === 0 ? Promise.resolve() : this.writes.submit({ kind: 'park', entries });
   }
 
   /** Ends an attempt of parked rows: deletes them (final), or puts them back for their next attempt (`retry`). */
-  settle(deliveryIds: string[], retry: { attempt: number; dueAt: Date; expiresAt: Date } | null): Promise<void> {
+  settle(deliveryIds: string[], retry: Retry | null): Promise<void> {
     if (deliveryIds.length === 0) return Promise.resolve();
-    return this.write(retry ? { kind: 'retry', deliveryIds, ...retry } : { kind: 'delete', deliveryIds });
-  }
-
-  private write(op: RowOp): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ op, resolve, reject });
-      if (!this.writing) void this.drain();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    this.writing = true;
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, MAX_OPS);
-        try {
-          await this.apply(batch.map((p) => p.op));
-          for (const p of batch) p.resolve();
-        } catch (err) {
-          for (const p of batch) p.reject(err);
-        }
-      }
-    } finally {
-      this.writing = false;
-    }
+    return this.writes.submit(retry ? { kind: 'retry', deliveryIds, ...retry } : { kind: 'delete', deliveryIds });
   }
 
   private async apply(ops: RowOp[]): Promise<void> {
@@ -308,54 +242,11 @@ export class ParkedDeliveries {
     return expired;
   }
 
-  /** When the next row of `partitions` expires; null when none waits. */
-  async nextExpiry(partitions: number[]): Promise<number | null> {
-    const [r]: { at: Date | null }[] = await this.ds.query(
-      'SELECT min(expires_at) AS at FROM parked_deliveries WHERE partition = ANY($1)',
-      [partitions],
-    );
-    return r.at ? r.at.getTime() : null;
-  }
-
   /** Which of `deliveryIds` are parked already (a message read again after its reader died before acknowledging it). */
   async existing(deliveryIds: string[]): Promise<Set<string>> {
     const rows: { delivery_id: string }[] = await this.ds.query('SELECT delivery_id FROM parked_deliveries WHERE delivery_id = ANY($1)', [deliveryIds]);
     return new Set(rows.map((r) => r.delivery_id));
   }
-
-  /**
-   * Notes deliveries finished, with the events of their outcome (as they are published, not after:
-   * the sooner, the fewer requests a crash repeats). Concurrent notes share one statement.
-   */
-  noteFinished(entries: FinishedEntry[]): Promise<void> {
-    return entries.length === 0 ? Promise.resolve() : this.finished.submit(entries);
-  }
-
-  /** The deliveries of `deliveryIds` noted finished, with their events. */
-  async finishedOf(deliveryIds: string[]): Promise<Map<string, OutgoingMessage[]>> {
-    const rows: { delivery_id: string; events: OutgoingMessage[] }[] = await this.ds.query(
-      'SELECT delivery_id, events FROM finished_deliveries WHERE delivery_id = ANY($1)',
-      [deliveryIds],
-    );
-    return new Map(rows.map((r) => [r.delivery_id, r.events]));
-  }
-
-  /** Forgets finished deliveries older than `ageMs`: by then their messages were long acknowledged. */
-  async forgetFinished(ageMs: number): Promise<void> {
-    await this.ds.query(`DELETE FROM finished_deliveries WHERE finished_at < now() - make_interval(secs => $1 / 1000.0)`, [ageMs]);
-  }
-
-  private readonly finished = new GroupCommit<FinishedEntry[], void>(
-    async (groups) => {
-      await this.ds.query(
-        `INSERT INTO finished_deliveries (delivery_id, events)
-         SELECT d, e FROM json_to_recordset($1::json) AS x(d text, e json) ON CONFLICT DO NOTHING`,
-        [JSON.stringify(groups.flat().map((f) => ({ d: f.deliveryId, e: f.events })))],
-      );
-      return groups.map(() => undefined);
-    },
-    { maxItems: 1_000, maxWeight: 5_000, weight: (entries) => entries.length },
-  );
 
   /** Gives leases back (rows this instance will not finish): claimable again at once. */
   async release(deliveryIds: string[]): Promise<void> {

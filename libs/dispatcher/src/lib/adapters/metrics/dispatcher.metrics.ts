@@ -1,9 +1,7 @@
 import type { AttemptOutcome } from '@waybill/contracts';
 import type { CircuitState } from '@waybill/delivery';
 import type { MetricsRegistry } from '@waybill/platform';
-
-/** Why deliveries went to a parked line (a database write) rather than straight through. */
-export type ParkReason = 'retry' | 'line' | 'wait' | 'handover';
+import type { EngineMetrics, ParkReason } from '../../application/engine/ports';
 
 /** What the dispatcher's gauges read when scraped. */
 export interface DispatcherGauges {
@@ -19,7 +17,7 @@ export interface DispatcherGauges {
  * channel label: thousands of channels would be thousands of series; per-channel detail is what
  * `GET /v1/channels/{id}/health` answers.
  */
-export class DispatcherMetrics {
+export class DispatcherMetrics implements EngineMetrics {
   private readonly attempts;
   private readonly durations;
   private readonly parkedTotal;

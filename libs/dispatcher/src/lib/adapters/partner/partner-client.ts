@@ -3,6 +3,7 @@ import { Agent, Dispatcher, errors } from 'undici';
 import type { Exchange } from '@waybill/delivery';
 import { EgressOptions, guardedConnector, PrivateTargets } from '@waybill/security';
 import type { PartnerRequest } from '../../domain/partner-request';
+import type { PartnerConnections } from '../../application/engine/ports';
 
 /** Bytes of the partner's answer kept with the attempt. */
 export const EXCERPT_BYTES = 1024;
@@ -42,7 +43,7 @@ export interface PartnerClientOptions {
  * followed, the channel's timeout covering the whole exchange (connect, headers and body), and the
  * SSRF guard at connect time (a name that now resolves to a private address is refused).
  */
-export class PartnerClient {
+export class PartnerClient implements PartnerConnections {
   private readonly agent: Agent;
 
   constructor(opts: PartnerClientOptions) {

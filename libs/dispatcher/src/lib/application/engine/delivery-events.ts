@@ -99,6 +99,16 @@ export function spent(d: Delivery, reason: string, attempts: number, lastError: 
   return [failed(d, reason, now), exhausted(d, attempts, lastError, now)];
 }
 
+/** A channel's circuit opened (`waybill.alerts`, keyed by channel). */
+export function circuitOpened(orgId: string, channelId: string, at: Date, reason: string): OutgoingMessage {
+  return eventMessage('channel.circuit-opened.v1', { orgId, key: channelId, data: { channelId, at: at.toISOString(), reason } }, at);
+}
+
+/** A channel's circuit closed again (`waybill.alerts`, keyed by channel). */
+export function circuitClosed(orgId: string, channelId: string, at: Date): OutgoingMessage {
+  return eventMessage('channel.circuit-closed.v1', { orgId, key: channelId, data: { channelId, at: at.toISOString() } }, at);
+}
+
 function ids(d: Delivery): { transactionId: string; deliveryId: string } {
   return { transactionId: d.request.transactionId, deliveryId: d.request.deliveryId };
 }

@@ -38,6 +38,12 @@ export class InFlightBudget {
     return slow ? 'slow' : 'normal';
   }
 
+  /** Counts a request in flight whatever the room (a slot was counted as free and was not). */
+  occupy(slow: boolean): void {
+    if (slow) this.slowUsed++;
+    else this.normalUsed++;
+  }
+
   release(slot: Slot): void {
     if (slot === 'slow') this.slowUsed--;
     else this.normalUsed--;

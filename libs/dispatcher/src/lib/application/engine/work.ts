@@ -1,5 +1,7 @@
 import type { DeliveryRequest } from '@waybill/contracts';
+import type { OutgoingMessage } from '@waybill/messaging';
 import type { Slot } from './in-flight-budget';
+import type { Retry } from './ports';
 
 /** A delivery as the dispatcher holds it. */
 export interface Delivery {
@@ -14,23 +16,35 @@ export interface Delivery {
 /** buffering (a batch filling) → queued → running → settling (its outcome being made durable) → done. */
 export type WorkState = 'buffering' | 'queued' | 'running' | 'settling' | 'done';
 
+/** What an attempt's answer led to: its events, and its next attempt when there is one. */
+export interface Plan {
+  events: OutgoingMessage[];
+  retry: Retry | null;
+}
+
 /**
- * One request's worth of work: a delivery, or a batch of deliveries of one channel and format
- * (a batch keeps its id and its items across retries). `released` resolves once the messages it
- * came from may be acknowledged: it is finished (its events published) or stored durably.
+ * One request's worth of work: a delivery, or a batch of deliveries of one channel and format (a
+ * batch keeps its id and its items across retries). Plain data: its lane changes it as it decides.
  */
 export class Work {
   state: WorkState;
-  /** Set once the work has rows in `parked_deliveries`; resolves when they are written. */
-  stored: Promise<void> | null;
+  /**
+   * Whether it has rows in `parked_deliveries`: false for work read from the log and held in
+   * memory, 'writing' while a hand-over parks it mid-attempt, true once they are written.
+   */
+  stored: boolean | 'writing';
+  /** Its messages may be acknowledged: it is finished (its events published) or stored durably. */
+  released: boolean;
   startedAt = 0;
   slot: Slot | null = null;
+  /** Sent while its circuit was HALF_OPEN: the probe. */
   probe = false;
   /** `delivery.started` was published for this attempt (it has been in flight a while). */
   announced = false;
-  readonly released: Promise<void>;
-  private release!: () => void;
-  private releasedYet = false;
+  /** The answer's outcome, kept while its hand-over is still being written (then it settles the rows). */
+  plan: Plan | null = null;
+  /** What its end leaves in the parked line (a retry, or the line itself), for the lane to count once written. */
+  leaves: { count: number; dueAt: number; dueNow: boolean } | null = null;
 
   constructor(
     readonly channelId: string,
@@ -41,19 +55,8 @@ export class Work {
     opts: { stored: boolean; state?: WorkState },
   ) {
     this.state = opts.state ?? 'queued';
-    this.stored = opts.stored ? Promise.resolve() : null;
-    this.released = new Promise((resolve) => (this.release = resolve));
-    if (opts.stored) this.markReleased();
-  }
-
-  get isReleased(): boolean {
-    return this.releasedYet;
-  }
-
-  markReleased(): void {
-    if (this.releasedYet) return;
-    this.releasedYet = true;
-    this.release();
+    this.stored = opts.stored;
+    this.released = opts.stored;
   }
 
   /** The earliest time any of its deliveries was first taken. */
@@ -61,5 +64,9 @@ export class Work {
     let first = this.deliveries[0].firstSeenAt;
     for (const d of this.deliveries) if (d.firstSeenAt < first) first = d.firstSeenAt;
     return first;
+  }
+
+  get ids(): string[] {
+    return this.deliveries.map((d) => d.request.deliveryId);
   }
 }
