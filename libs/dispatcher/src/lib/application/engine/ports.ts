@@ -2,7 +2,9 @@ import type { AttemptOutcome, ChannelState } from '@waybill/contracts';
 import type { CircuitState, Exchange } from '@waybill/delivery';
 import type { OutgoingMessage } from '@waybill/messaging';
 import type { PartnerRequest, RequestSecrets } from '../../domain/partner-request';
-import type { Delivery } from './work';
+import type { Delivery, Retry } from './work';
+
+export type { Retry };
 
 /**
  * What the engine needs of its surroundings, as interfaces: `adapters/` implements them (SQL,
@@ -59,13 +61,6 @@ export interface ChannelLine extends LineStats {
   channelId: string;
   orgId: string;
   partition: number;
-}
-
-/** The next attempt of a delivery that failed retryably. */
-export interface Retry {
-  attempt: number;
-  dueAt: Date;
-  expiresAt: Date;
 }
 
 /** The parked line (`parked_deliveries`) and the leases of this instance. */

@@ -1,7 +1,6 @@
 import type { DeliveryRequest } from '@waybill/contracts';
 import type { OutgoingMessage } from '@waybill/messaging';
 import type { Slot } from './in-flight-budget';
-import type { Retry } from './ports';
 
 /** A delivery as the dispatcher holds it. */
 export interface Delivery {
@@ -15,6 +14,13 @@ export interface Delivery {
 
 /** buffering (a batch filling) → queued → running → settling (its outcome being made durable) → done. */
 export type WorkState = 'buffering' | 'queued' | 'running' | 'settling' | 'done';
+
+/** The next attempt of a delivery that failed retryably. */
+export interface Retry {
+  attempt: number;
+  dueAt: Date;
+  expiresAt: Date;
+}
 
 /** What an attempt's answer led to: its events, and its next attempt when there is one. */
 export interface Plan {
