@@ -21,7 +21,7 @@ import { DeliveryService, SCHEMA } from './application/delivery.service';
 import { Dispatcher } from './application/engine/dispatcher';
 import { PartnerConnections } from './application/engine/ports';
 import { EventPublisher } from './application/engine/event-publisher';
-import { PullQueue } from './application/pull-queue';
+import { PullQueue } from './application/pull/pull-queue';
 import { DEFAULT_DISPATCHER_OPTIONS, DISPATCHER_OPTIONS, DispatcherOptions } from './dispatcher.options';
 
 const providers: Provider[] = [

@@ -6,7 +6,7 @@ import { ChannelReplica, ProblemError, Problems } from '@waybill/platform';
 import type { ChannelHealth, HealthReader, PartnerPort } from './engine/ports';
 import { buildPartnerRequest, testDelivery } from '../domain/partner-request';
 import type { Dispatcher } from './engine/dispatcher';
-import type { PullQueue } from './pull-queue';
+import type { PullQueue } from './pull/pull-queue';
 
 export interface TestResult {
   statusCode: number | null;

@@ -4,7 +4,7 @@ import { Consumed, ConsumerGroups, MessageTransport } from '@waybill/messaging';
 import { TRANSPORT } from '@waybill/platform';
 import { Dispatcher } from './engine/dispatcher';
 import { PartnerConnections } from './engine/ports';
-import { PullQueue } from './pull-queue';
+import { PullQueue } from './pull/pull-queue';
 
 export const SCHEMA = 'dispatcher';
 /** The dispatcher's consumer group of `waybill.deliveries`. */

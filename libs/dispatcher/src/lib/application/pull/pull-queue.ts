@@ -1,14 +1,15 @@
-import { Client } from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Logger } from 'pino';
-import { ChannelState, DeliveryRequest, payloadTextOf } from '@waybill/contracts';
-import { nextRetry } from '@waybill/delivery';
+import type { ChannelState } from '@waybill/contracts';
 import { delay, Outbox, OutgoingMessage, Signal } from '@waybill/messaging';
-import { CONTENT_TYPES } from '../domain/partner-request';
-import * as ev from './engine/delivery-events';
-import type { Delivery } from './engine/work';
+import * as ev from '../engine/delivery-events';
+import type { Delivery } from '../engine/work';
+import { acked, AckResult, deliveryOf, leaseEnded, MessageRow, nacked, PeekedMessage, PullChange, PullMessage, PullState, toMessage } from './pull-messages';
+import { PULL_NOTIFY_CHANNEL, PullWakeups } from './pull-wakeups';
 
-const NOTIFY_CHANNEL = 'waybill_pull';
+export { pullMessagesJson } from './pull-messages';
+export type { AckResult, PeekedMessage, PullMessage, PullState } from './pull-messages';
+
 /** A long poll looks again at least this often, even without a notification (a lost LISTEN connection) (ms). */
 const RECHECK_MS = 5_000;
 /** Expired leases handled in one pass. */
@@ -16,77 +17,6 @@ const SWEEP_BATCH = 500;
 /** Finished messages are kept this long, so that a repeated ack or nack answers the same (ms). */
 const KEEP_FINISHED_MS = 24 * 3_600_000;
 const PURGE_EVERY_MS = 10 * 60_000;
-
-export type PullState = 'QUEUED' | 'ACCEPTED' | 'REJECTED' | 'FAILED';
-
-/** A leased message as `GET /v1/channels/{id}/messages` returns it: the envelope a push carries, and its lease. */
-export interface PullMessage {
-  deliveryId: string;
-  transactionId: string;
-  /** This lease's number: each lease counts as an attempt. */
-  attempt: number;
-  leaseExpiresAt: string;
-  format: DeliveryRequest['format'];
-  contentType: string;
-  id: string;
-  relationshipId: string;
-  senderId: string;
-  receiverId: string;
-  transactionType: string;
-  businessNumber: string | null;
-  stream: 'LIVE' | 'TEST';
-  createdAt: string;
-  delivery: { id: string; attempt: number };
-  /**
-   * The payload as it was sent: JSON text (JSON channels; the API answer embeds it as it is) or
-   * the document (XML, X12; a string in the answer). See `pullMessagesJson`.
-   */
-  payloadText: string;
-}
-
-/**
- * `GET …/messages`'s answer: `{ data: [ …messages ] }` as JSON text, each JSON payload spliced in
- * as the text it was sent as (never re-serialised: numbers of any size and precision, every escape).
- */
-export function pullMessagesJson(messages: readonly PullMessage[]): string {
-  const items = messages.map(({ payloadText, ...rest }) => {
-    const head = JSON.stringify(rest);
-    return `${head.slice(0, -1)},"payload":${rest.format === 'JSON' ? payloadText : JSON.stringify(payloadText)}}`;
-  });
-  return `{"data":[${items.join(',')}]}`;
-}
-
-/** A queued message as `GET …/messages/pending` shows it: who and what, not the payload. */
-export interface PeekedMessage {
-  deliveryId: string;
-  transactionId: string;
-  senderId: string;
-  receiverId: string;
-  transactionType: string;
-  businessNumber: string | null;
-  format: DeliveryRequest['format'];
-  /** Leases so far (each an attempt). */
-  attempts: number;
-  queuedAt: string;
-  leasedUntil: string | null;
-}
-
-export interface AckResult {
-  deliveryId: string;
-  /** The message's state after the call; NOT_FOUND for an id the channel never had (or purged). */
-  status: PullState | 'NOT_FOUND';
-}
-
-interface MessageRow {
-  delivery_id: string;
-  org_id: string;
-  channel_id: string;
-  request: DeliveryRequest;
-  state: PullState;
-  attempts: number;
-  first_seen_at: Date;
-  leased_until: Date | null;
-}
 
 /**
  * The lease queue of PULL channels (`pull_messages`). Deliveries wait there until the partner
@@ -96,8 +26,7 @@ interface MessageRow {
  * Every state change and its events are one transaction (events through the outbox).
  */
 export class PullQueue {
-  private listener: Client | null = null;
-  private readonly waiters = new Map<string, { signal: Signal; count: number }>();
+  private readonly wakeups: PullWakeups;
   private readonly sweepWake = new Signal();
   private sweeper: Promise<void> | null = null;
   private closed = false;
@@ -109,26 +38,25 @@ export class PullQueue {
     private readonly databaseUrl: string,
     private readonly channels: { current(id: string): ChannelState | undefined },
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.wakeups = new PullWakeups(databaseUrl, log);
+  }
 
   async start(): Promise<void> {
-    await this.listen();
+    await this.wakeups.start();
     this.sweeper = this.sweepLoop();
   }
 
   async stop(): Promise<void> {
     this.closed = true;
     this.sweepWake.notify();
-    for (const w of this.waiters.values()) w.signal.notify();
+    await this.wakeups.stop();
     await this.sweeper;
-    await this.listener?.end().catch(() => undefined);
   }
 
   /** Long polls waiting for messages now, across channels. */
   polling(): number {
-    let n = 0;
-    for (const w of this.waiters.values()) n += w.count;
-    return n;
+    return this.wakeups.polling();
   }
 
   /** Queues deliveries (once each) and wakes the channels' long polls when the transaction commits. */
@@ -139,7 +67,7 @@ export class PullQueue {
          INSERT INTO pull_messages (delivery_id, channel_id, org_id, request, first_seen_at)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[])
          ON CONFLICT (delivery_id) DO NOTHING RETURNING channel_id)
-       SELECT pg_notify('${NOTIFY_CHANNEL}', c) FROM (SELECT DISTINCT channel_id AS c FROM ins) d`,
+       SELECT pg_notify('${PULL_NOTIFY_CHANNEL}', c) FROM (SELECT DISTINCT channel_id AS c FROM ins) d`,
       [
         deliveries.map((d) => d.request.deliveryId),
         deliveries.map((d) => d.request.channelId),
@@ -156,31 +84,20 @@ export class PullQueue {
    */
   async lease(channel: ChannelState, limit: number, waitMs: number, abort?: AbortSignal): Promise<PullMessage[]> {
     const deadline = Date.now() + waitMs;
-    const waiter = this.waiterFor(channel.id);
-    try {
+    return this.wakeups.waiting(channel.id, async (wait) => {
       for (;;) {
         const { messages, nextExpiry } = await this.leaseOnce(channel, limit);
         const left = deadline - Date.now();
         if (messages.length > 0 || left <= 0 || this.closed || abort?.aborted) return messages;
         const untilExpiry = nextExpiry === null ? RECHECK_MS : Math.max(10, nextExpiry - Date.now());
-        await waiter.signal.wait(Math.min(left, untilExpiry, RECHECK_MS));
+        await wait(Math.min(left, untilExpiry, RECHECK_MS));
       }
-    } finally {
-      if (--waiter.count === 0) this.waiters.delete(channel.id);
-    }
+    });
   }
 
   /** Accepts the messages (idempotent: an accepted one stays accepted). */
   async ack(channel: ChannelState, deliveryIds: string[]): Promise<AckResult[]> {
-    return this.change(channel, deliveryIds, (row, now) => {
-      if (row.state !== 'QUEUED') return null;
-      const d = deliveryOf(row);
-      const attempt = Math.max(1, row.attempts);
-      return {
-        state: 'ACCEPTED',
-        events: [ev.attempted(d, record(attempt, now, 'ACCEPTED', null), now), ev.accepted(d, 'PULL', now)],
-      };
-    });
+    return this.change(channel, deliveryIds, acked);
   }
 
   /**
@@ -188,19 +105,9 @@ export class PullQueue {
    * FAILED), or rejects them (REJECTED). A message not leased stays as it is.
    */
   async nack(channel: ChannelState, deliveryIds: string[], reject: boolean): Promise<AckResult[]> {
-    return this.change(channel, deliveryIds, (row, now) => {
-      if (row.state !== 'QUEUED') return null;
-      const d = deliveryOf(row);
-      const attempt = Math.max(1, row.attempts);
-      if (reject) {
-        return { state: 'REJECTED', events: [ev.attempted(d, record(attempt, now, 'REJECTED', 'rejected by the partner'), now), ev.rejected(d, null, now)] };
-      }
-      if (row.leased_until === null) return null;
-      return this.returned(row, now, 'negatively acknowledged by the partner');
-    });
+    return this.change(channel, deliveryIds, (row, now) => nacked(row, channel, now, reject));
   }
 
-  /** What a PULL channel's health shows: messages waiting, and leased. */
   /**
    * The channel's queued messages, oldest first, without leasing them (no attempt made or spent):
    * what an operator looks at. `leasedUntil` is set for a message a partner holds now.
@@ -225,6 +132,7 @@ export class PullQueue {
     }));
   }
 
+  /** What a PULL channel's health shows: messages waiting, and leased. */
   async counts(channelId: string): Promise<{ waiting: number; leased: number }> {
     const [r]: { waiting: number; leased: number }[] = await this.ds.query(
       `SELECT count(*) FILTER (WHERE leased_until IS NULL)::int AS waiting, count(*) FILTER (WHERE leased_until IS NOT NULL)::int AS leased
@@ -268,7 +176,7 @@ export class PullQueue {
   private async change(
     channel: ChannelState,
     deliveryIds: string[],
-    decide: (row: MessageRow, now: Date) => { state: PullState | null; events: OutgoingMessage[] } | null,
+    decide: (row: MessageRow, now: Date) => PullChange | null,
   ): Promise<AckResult[]> {
     const states = await this.ds.transaction(async (em) => {
       const rows: MessageRow[] = await em.query(
@@ -293,20 +201,6 @@ export class PullQueue {
     return deliveryIds.map((id) => ({ deliveryId: id, status: states.get(id) ?? 'NOT_FOUND' }));
   }
 
-  /** A lease that ended without an ack: back in the queue, or FAILED when the retry policy is spent. */
-  private returned(row: MessageRow, now: Date, why: string): { state: PullState | null; events: OutgoingMessage[] } {
-    const d = deliveryOf(row);
-    const attempt = Math.max(1, row.attempts);
-    const events = [ev.attempted(d, record(attempt, now, 'RETRYABLE', why), now)];
-    const channel = this.channels.current(row.channel_id);
-    const decision = channel
-      ? nextRetry(channel.retryPolicy, { attempt, firstAttemptAt: row.first_seen_at, now, retryAfterMs: null, random: 0 })
-      : { retry: false as const, reason: 'the channel no longer exists' };
-    if (decision.retry) return { state: null, events };
-    events.push(...ev.spent(d, `${decision.reason}; last: ${why}`, attempt, why, now));
-    return { state: 'FAILED', events };
-  }
-
   /** `state` null: back in the queue (lease ended). */
   private async apply(em: EntityManager, deliveryId: string, state: PullState | null): Promise<void> {
     if (state === null) await em.query('UPDATE pull_messages SET leased_until = NULL WHERE delivery_id = $1', [deliveryId]);
@@ -327,13 +221,13 @@ export class PullQueue {
     const events: OutgoingMessage[] = [];
     for (const row of rows) {
       const timeout = this.channels.current(row.channel_id)?.visibilityTimeoutMs;
-      const change = this.returned(row, now, `not acknowledged within the visibility timeout${timeout ? ` (${timeout} ms)` : ''}`);
+      const change = leaseEnded(row, this.channels.current(row.channel_id), now, `not acknowledged within the visibility timeout${timeout ? ` (${timeout} ms)` : ''}`);
       events.push(...change.events);
       await this.apply(em, row.delivery_id, change.state);
     }
     await this.outbox.append(em, events);
     // A message back in the queue: wake the channel's long polls.
-    for (const c of new Set(rows.map((r) => r.channel_id))) this.waiters.get(c)?.signal.notify();
+    this.wakeups.wake(new Set(rows.map((r) => r.channel_id)));
     return rows.length;
   }
 
@@ -361,74 +255,4 @@ export class PullQueue {
       }
     }
   }
-
-  private waiterFor(channelId: string): { signal: Signal; count: number } {
-    let w = this.waiters.get(channelId);
-    if (!w) {
-      w = { signal: new Signal(), count: 0 };
-      this.waiters.set(channelId, w);
-    }
-    w.count++;
-    return w;
-  }
-
-  private async listen(): Promise<void> {
-    const client = new Client({ connectionString: this.databaseUrl, application_name: 'waybill-dispatcher-pull' });
-    client.on('notification', (n) => {
-      if (n.payload) this.waiters.get(n.payload)?.signal.notify();
-    });
-    client.on('error', (err) => {
-      if (this.closed) return;
-      this.log.warn({ err }, 'pull queue: LISTEN connection lost; reconnecting (long polls recheck meanwhile)');
-      this.listener = null;
-      void this.reconnect();
-    });
-    await client.connect();
-    await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
-    this.listener = client;
-  }
-
-  private async reconnect(): Promise<void> {
-    for (let attempt = 0; !this.closed; attempt++) {
-      try {
-        await this.listen();
-        for (const w of this.waiters.values()) w.signal.notify();
-        return;
-      } catch (err) {
-        this.log.warn({ err }, 'pull queue: LISTEN reconnect failed');
-        await delay(Math.min(5_000, 100 * 2 ** attempt));
-      }
-    }
-  }
-}
-
-function deliveryOf(row: MessageRow): Delivery {
-  return { orgId: row.org_id, request: row.request, partition: 0, firstSeenAt: row.first_seen_at };
-}
-
-function record(attempt: number, at: Date, outcome: ev.AttemptRecord['outcome'], error: string | null): ev.AttemptRecord {
-  return { attempt, at, statusCode: null, outcome, durationMs: 0, error, responseExcerpt: null };
-}
-
-function toMessage(row: MessageRow): PullMessage {
-  const r = row.request;
-  const t = r.transaction;
-  return {
-    deliveryId: r.deliveryId,
-    transactionId: r.transactionId,
-    attempt: row.attempts,
-    leaseExpiresAt: (row.leased_until as Date).toISOString(),
-    format: r.format,
-    contentType: CONTENT_TYPES[r.format],
-    id: t.id,
-    relationshipId: t.relationshipId,
-    senderId: t.senderId,
-    receiverId: t.receiverId,
-    transactionType: t.transactionType,
-    businessNumber: t.businessNumber,
-    stream: t.stream,
-    createdAt: t.createdAt,
-    delivery: { id: r.deliveryId, attempt: row.attempts },
-    payloadText: payloadTextOf(r),
-  };
 }
