@@ -69,11 +69,13 @@ export class ChannelTools {
   }
 
   /**
-   * Sends one test delivery to the channel now, with its auth, signature and headers, around its
-   * breaker and limits (a test is a question, not a delivery: it records nothing).
+   * Sends one test delivery to the channel now, as it was last changed, with its auth, signature and
+   * headers, around its breaker and limits (a test is a question, not a delivery: it records nothing).
    */
   async test(orgId: string, id: string): Promise<TestResult> {
-    const channel = await this.channel(orgId, id);
+    // The channel as last changed (read your writes): a test right after an update tests the update.
+    const channel = await this.channels.latest(orgId, id);
+    if (!channel) throw Problems.notFound('Channel', id);
     if (channel.type !== 'HTTP' || !channel.url) {
       throw new ProblemError(409, 'CHANNEL_NOT_PUSH', 'Conflict', `Channel ${id} is not pushed to (type ${channel.type}): there is nothing to test.`);
     }
