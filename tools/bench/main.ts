@@ -323,6 +323,22 @@ async function treeCpuMs(...roots: number[]): Promise<number> {
   return (ticks * 1000) / 100; // USER_HZ
 }
 
+/**
+ * CPU (ms) of the processes below `root` that run a service's app (`apps/<service>/src/main.ts`),
+ * by service: in the distributed mode, each service's own share of the stack's CPU.
+ */
+async function cpuByService(root: number): Promise<Map<string, number>> {
+  const byService = new Map<string, number>();
+  for (const pid of await processTree(root)) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    const service = /apps\/([a-z-]+)\/src\/main\.ts/.exec(cmdline)?.[1];
+    if (!service || service === 'standalone') continue;
+    const fields = await statFields(pid);
+    byService.set(service, (byService.get(service) ?? 0) + ((Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 1000) / 100);
+  }
+  return byService;
+}
+
 /** The postmaster of the cluster in `pgdata` (the first line of its `postmaster.pid`). */
 async function postmasterPid(pgdata: string): Promise<number> {
   const pid = Number((await readFile(path.join(pgdata, 'postmaster.pid'), 'utf8')).split('\n')[0]);
@@ -664,6 +680,8 @@ interface SingleResult {
   deliveredPerSec: number;
   /** CPU of the whole stack (Waybill, PostgreSQL, Kafka) from the first call until the projection shows every transaction ACCEPTED, per delivered transaction. */
   cpuMsPerTx: number;
+  /** The distributed mode: each service's processes' CPU per delivered transaction (ms). */
+  serviceCpuMsPerTx?: Record<string, number>;
 }
 
 /**
@@ -674,6 +692,7 @@ async function singleThroughput(stack: Stack, receiver: Receiver, routes: Route[
   await receiver.reset();
   log(`single: ${n} transactions, one per call, ${inFlight} calls in flight, over ${routes.length} channels`);
   const cpuBefore = await Promise.all(stack.stackRoots.map((r) => treeCpuMs(r)));
+  const servicesBefore = await cpuByService(stack.stackRoots[0]);
   const groupsBefore = await histogramOf(stack.routingUrl, 'waybill_ingest_group_requests');
   const groupTimeBefore = await histogramOf(stack.routingUrl, 'waybill_ingest_group_seconds');
   const { start, end } = await ingestSingle(stack.api, routes, n, inFlight);
@@ -689,13 +708,18 @@ async function singleThroughput(stack: Stack, receiver: Receiver, routes: Route[
   const stats = await waitFor('single deliveries', () => receiver.stats(), (st) => st.delivered >= n, 120_000, (st) => `${st.delivered}/${n} delivered`);
   await waitFor('single ACCEPTED', () => acceptedCount(stack.projectionUrl), (c) => c >= acceptedBefore + n, 120_000, (c) => `${c - acceptedBefore}/${n}`, 500);
   const cpuAfter = await Promise.all(stack.stackRoots.map((r) => treeCpuMs(r)));
+  const servicesAfter = await cpuByService(stack.stackRoots[0]);
   const cpuByRoot = cpuAfter.map((c, i) => c - cpuBefore[i]);
   const cpuMs = cpuByRoot.reduce((a, b) => a + b, 0);
   const deliveredPerSec = stats.delivered / ((stats.lastOk - start) / 1000);
   const cpuMsPerTx = cpuMs / stats.delivered;
   const parts = ['Waybill', 'PostgreSQL', 'Kafka'].slice(0, cpuByRoot.length).map((what, i) => `${what} ${(cpuByRoot[i] / stats.delivered).toFixed(2)}`);
   log(`single: ${stats.delivered} delivered (${stats.duplicates} duplicates): ${deliveredPerSec.toFixed(0)}/s; stack CPU ${(cpuMs / 1000).toFixed(1)} s = ${cpuMsPerTx.toFixed(2)} ms per transaction (${parts.join(', ')})`);
-  return { deliveredPerSec, cpuMsPerTx };
+  if (servicesAfter.size === 0) return { deliveredPerSec, cpuMsPerTx };
+  // A service's instance that restarted meanwhile counts from zero: its share is then a floor.
+  const serviceCpuMsPerTx = Object.fromEntries([...servicesAfter].map(([service, ms]) => [service, Math.round((100 * Math.max(0, ms - (servicesBefore.get(service) ?? 0))) / stats.delivered) / 100]));
+  log(`single: CPU per transaction by service (ms): ${Object.entries(serviceCpuMsPerTx).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  return { deliveredPerSec, cpuMsPerTx, serviceCpuMsPerTx };
 }
 
 async function latency(
@@ -927,6 +951,7 @@ async function main(): Promise<void> {
     ratio: round(headline === null ? null : headline / rawPerSec, 3),
     singleDeliveredPerSec: round(single?.deliveredPerSec ?? null),
     cpuMsPerTx: round(single?.cpuMsPerTx ?? null, 2),
+    ...(single?.serviceCpuMsPerTx ? { serviceCpuMsPerTx: single.serviceCpuMsPerTx } : {}),
     batchDeliveredPerSec: round(run2?.deliveredPerSec ?? null),
     batchRatio: round(run2 ? run2.deliveredPerSec / rawPerSec : null, 3),
     batchCpuMsPerTx: round(batchCpuMsPerTx, 2),

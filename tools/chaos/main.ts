@@ -154,7 +154,8 @@ async function main(): Promise<void> {
               type: 'HTTP',
               url: receiver.url(kind as Behaviour, n),
               timeoutMs: kind === 'hang' ? 1_000 : 5_000,
-              retryPolicy: kind === 'hang' ? { strategy: 'fixed', maxRetries: 1, delayMs: 500 } : quickRetries,
+              // Three tries over ~6 s: longer than the receiver's 3 s down, so every transaction reaches its partner at least once.
+              retryPolicy: kind === 'hang' ? { strategy: 'fixed', maxRetries: 2, delayMs: 2_000 } : quickRetries,
               circuitBreaker: kind === 'hang' ? { ...breaker, volumeThreshold: 10_000 } : breaker,
               ...(kind === 'batch' && { batch: { maxItems: 10, maxWaitMs: 200 } }),
             };
