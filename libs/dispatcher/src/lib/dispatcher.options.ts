@@ -3,7 +3,8 @@ export interface DispatcherOptions {
   /**
    * How often a handler of `waybill.deliveries` looks at the deliveries it waits for, and hands
    * those that would keep it waiting longer than this to their channels' parked lines (ms). A
-   * request in flight this long marks its channel slow.
+   * request in flight this long, at least, marks its channel slow (the bound grows with what requests
+   * take lately and with the event loop's lag: `Pace.slowAfterMs`).
    */
   holdMs: number;
   /** The longest a handler of `waybill.deliveries` waits for busy, healthy channels before it parks what is left (ms). */
@@ -18,7 +19,7 @@ export interface DispatcherOptions {
   channelShare: number;
   /** The part of `maxInFlight` slow channels share. */
   slowShare: number;
-  /** A claimed delivery's lease: its channel's timeout plus this (ms). */
+  /** A lease's margin (ms): a claimed delivery is leased for twice its channel's timeout plus this, one handed over mid-attempt for the timeout plus this from its start. */
   leaseMarginMs: number;
   /**
    * How often channel health is stored for other instances to read (ms): a channel whose circuit,
