@@ -170,6 +170,8 @@ async function main(): Promise<void> {
   // The load: single calls, each with its Idempotency-Key, retried as a careful client does.
   const accepted = new Map<string, Kind>();
   let sendErrors = 0;
+  /** Answers 500 (a fault shown as a bug): a store restarting is 503 with Retry-After, a dead instance is retried by the edge. */
+  let answers500 = 0;
   const send = async (i: number) => {
     const kind = deck[i % deck.length];
     const route = byKind(kind)[Math.floor(i / deck.length) % CHANNELS_PER_KIND];
@@ -180,6 +182,7 @@ async function main(): Promise<void> {
         accepted.set(res.body.id, kind);
         return;
       }
+      if (res?.status === 500) answers500++;
       await sleep(500);
     }
     sendErrors++;
@@ -303,19 +306,25 @@ async function main(): Promise<void> {
   const recovered = recoveries([...firsts.values()].filter((at) => at <= loadEnd), injected.map((f) => f.at), opts.perSecond * pushShare, loadEnd);
   injected.forEach((f, i) => log(`recovery after "${f.name}" (took ${(f.tookMs / 1000).toFixed(1)} s): ${recovered[i] === null ? 'not within the run' : `${recovered[i]} s`}`));
   // Where the repeats came from: each repeated arrival, by the last fault before it.
-  const seenPairs = new Set<string>();
-  const repeatsAfter = new Map<string, number>();
+  const firstOfPair = new Map<string, number>();
+  const repeatsAfter = new Map<string, number[]>();
   for (const a of [...receiver.arrivals].sort((x, y) => x.at - y.at)) {
     const pair = `${a.deliveryId}#${a.attempt}`;
-    if (!seenPairs.has(pair)) {
-      seenPairs.add(pair);
+    const first = firstOfPair.get(pair);
+    if (first === undefined) {
+      firstOfPair.set(pair, a.at);
       continue;
     }
     const before = injected.filter((f) => f.at <= a.at).pop();
     const key = `${before?.name ?? 'before any fault'} → ${a.behaviour}`;
-    repeatsAfter.set(key, (repeatsAfter.get(key) ?? 0) + 1);
+    repeatsAfter.set(key, [...(repeatsAfter.get(key) ?? []), a.at - first]);
   }
-  for (const [key, n] of repeatsAfter) log(`repeats after ${key}: ${n}`);
+  // With how long after the first arrival each repeat came (ms): at once (two senders at the same
+  // time), a lease's length later (a lease taken back), or much later (read again from the log).
+  for (const [key, gaps] of repeatsAfter) {
+    const sorted = [...gaps].sort((x, y) => x - y);
+    log(`repeats after ${key}: ${gaps.length} (after the first by ${sorted[0]}–${sorted[sorted.length - 1]} ms, median ${sorted[sorted.length >> 1]})`);
+  }
   for (const id of v.lost.slice(0, 10)) log(`lost: ${id} (${accepted.get(id)}) ${finalStatuses.get(id) ?? 'unknown'}`);
   for (const id of v.wrongStatus.slice(0, 10)) log(`wrong status: ${id} (${accepted.get(id)}) ${finalStatuses.get(id)} instead of ${EXPECTED[accepted.get(id) as Kind]}`);
   log(`lag and backlog drained: ${drained}; dead letters: ${dead.poison} of the poison, ${dead.other} others`);
@@ -332,6 +341,7 @@ async function main(): Promise<void> {
     drained,
     deadLettersUnexpected: dead.other,
     neverAccepted: sendErrors,
+    answers500,
     seed: opts.seed,
   };
   await cleanup();

@@ -1,7 +1,8 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { problemBody, ProblemError } from './problem';
+import { problemBody, ProblemError, Problems } from './problem';
+import { isUnavailable } from './unavailable';
 
 interface FastifyLikeError {
   statusCode?: number;
@@ -9,7 +10,11 @@ interface FastifyLikeError {
   message?: string;
 }
 
-/** Every error leaves as `application/problem+json`. Unknown errors are logged and answered 500. */
+/**
+ * Every error leaves as `application/problem+json`. A store that cannot be reached (PostgreSQL or
+ * the broker restarting) is 503 with `Retry-After`, logged as a warning; other unknown errors are
+ * logged and answered 500.
+ */
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
   constructor(private readonly log: Logger) {}
@@ -18,7 +23,8 @@ export class ProblemFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const reply = http.getResponse<FastifyReply>();
     const problem = toProblem(error, http.getRequest<FastifyRequest | undefined>());
-    if (problem.status >= 500 && !(error instanceof ProblemError)) this.log.error({ err: error }, 'unhandled error');
+    if (problem.code === STORE_UNAVAILABLE.code && !(error instanceof ProblemError)) this.log.warn({ err: error }, 'a store could not be reached: answered 503');
+    else if (problem.status >= 500 && !(error instanceof ProblemError)) this.log.error({ err: error }, 'unhandled error');
     void reply
       .status(problem.status)
       .headers({ 'content-type': 'application/problem+json', ...(problem.headers ?? {}) })
@@ -33,6 +39,7 @@ export class ProblemFilter implements ExceptionFilter {
  */
 export function toProblem(error: unknown, request?: FastifyRequest): ProblemError {
   if (error instanceof ProblemError) return error;
+  if (isUnavailable(error)) return STORE_UNAVAILABLE;
   const status = error instanceof HttpException ? error.getStatus() : (error as FastifyLikeError | null)?.statusCode;
   const message = error instanceof HttpException ? error.message : ((error as FastifyLikeError | null)?.message ?? '');
   if (typeof status !== 'number' || status < 400 || status >= 500) {
@@ -58,6 +65,12 @@ export function toProblem(error: unknown, request?: FastifyRequest): ProblemErro
     }
   }
 }
+
+/** A store could not be reached: nothing the caller did; the same call a moment later should succeed. */
+const STORE_UNAVAILABLE = Problems.unavailable(
+  'Waybill could not reach its database or broker just now. Try again shortly; a transaction sent with an Idempotency-Key is stored at most once.',
+  1,
+);
 
 /** What Fastify's body parsing said, in the API's words. */
 function bodyProblem(message: string): string {

@@ -50,14 +50,14 @@ describe('ChannelLane: an attempt answered', () => {
       });
   });
 
-  it('the last retry spent: FAILED with a delivery.exhausted alert, and its row deleted', () => {
+  it('the last retry spent: FAILED with a delivery.exhausted alert, its row deleted, and noted finished (its message read again is not sent again)', () => {
     laneSpec()
       .given(lineOf(1), claimedRows([[row(1, 3)]]))
       .when(answered(500))
       .then(({ effects }) => {
         expect(typesOf(effects)).toEqual(['delivery.attempted.v1 tx_1', 'transaction.failed.v1 tx_1', 'delivery.exhausted.v1 tx_1']);
         expect(eventsOf(effects)[2].data).toMatchObject({ channelId: 'ch_1', attempts: 3, lastError: 'HTTP 500' });
-        expect(writesOf(effects)[0]).toMatchObject({ settle: { ids: ['dl_1'], retry: null }, finished: [], park: [] });
+        expect(writesOf(effects)[0]).toMatchObject({ settle: { ids: ['dl_1'], retry: null }, finished: [expect.objectContaining({ request: expect.objectContaining({ deliveryId: 'dl_1' }) })], park: [] });
       });
   });
 

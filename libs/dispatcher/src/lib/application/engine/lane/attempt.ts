@@ -55,15 +55,20 @@ export function plan(work: Work, channel: ChannelState | undefined, result: Atte
 /**
  * Makes an attempt's outcome durable: its events published, then its rows written — a work with
  * rows (taken from the line, or handed over mid-attempt) settles them (deleted, or back for the
- * retry); a work that came straight from the log parks its retry, or, when it ends, is noted
- * finished as its events go out. (A crash in between repeats the attempt: at least once.)
+ * retry); a work that came straight from the log parks its retry. A delivery that ends is noted
+ * finished as its events go out, however it came. (A crash in between repeats the attempt: at
+ * least once.)
  */
 export function commit(lane: LaneState, work: Work, step: Step): void {
   const { events, retry } = work.plan as Plan;
   const writes = noWrites();
   writes.events = events;
-  if (work.stored === true) writes.settle = { ids: work.ids, retry };
-  else if (retry) {
+  if (work.stored === true) {
+    writes.settle = { ids: work.ids, retry };
+    // Its message may still be read again (an offset not committed before a rebalance or a broker
+    // restart); once its row is gone, only the note keeps it from being sent a second time.
+    if (!retry) writes.finished = work.deliveries;
+  } else if (retry) {
     writes.park = work.deliveries.map((d) => ({ delivery: d, batchId: work.batchId, attempt: retry.attempt, dueAt: retry.dueAt, leasedUntil: null, expiresAt: retry.expiresAt }));
     writes.parkedFor = { retry: work.deliveries.length };
   } else writes.finished = work.deliveries;

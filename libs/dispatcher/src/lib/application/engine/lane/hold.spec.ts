@@ -67,7 +67,7 @@ describe('ChannelLane: the hold', () => {
     expect(writesOf(answeredMeanwhile.state.all).filter((w) => w.events.length > 0)).toEqual([]);
     answeredMeanwhile.when(reported()).then(({ effects }) => {
       const settling = writesOf(effects).find((w) => w.settle);
-      expect(settling).toMatchObject({ settle: { ids: ['dl_1'], retry: null }, finished: [], park: [] });
+      expect(settling).toMatchObject({ settle: { ids: ['dl_1'], retry: null }, finished: [expect.objectContaining({ request: expect.objectContaining({ deliveryId: 'dl_1' }) })], park: [] });
       expect(typesOf(effects)).toEqual(['delivery.attempted.v1 tx_1']);
     });
   });

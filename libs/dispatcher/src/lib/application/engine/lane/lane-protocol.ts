@@ -76,7 +76,7 @@ export type LaneEvent =
 export interface Writes {
   pull: Delivery[];
   events: OutgoingMessage[];
-  /** Deliveries read from the log that end here: noted finished as their events go out. */
+  /** Deliveries that end here (read from the log or taken from the line): noted finished as their events go out. */
   finished: Delivery[];
   park: ParkEntry[];
   settle: { ids: string[]; retry: Retry | null } | null;
