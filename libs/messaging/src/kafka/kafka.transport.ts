@@ -32,6 +32,8 @@ export interface KafkaTransportOptions {
 }
 
 const CHUNK = 500;
+/** Errors of a heartbeat that mean the partitions this member thinks it owns may be another's now (kafkajs error types). */
+const GROUP_CHANGED = new Set(['REBALANCE_IN_PROGRESS', 'UNKNOWN_MEMBER_ID', 'ILLEGAL_GENERATION', 'FENCED_INSTANCE_ID']);
 /** How long ensureTopics waits for topics whose creation reported an error to show up. */
 const TOPICS_SHOW_MS = 30_000;
 
@@ -208,12 +210,16 @@ class KafkaSubscription {
 
   private readonly topics: string[];
 
+  private get heartbeatMs(): number {
+    return Math.max(500, Math.floor(this.sessionTimeoutMs / 5));
+  }
+
   async start(): Promise<void> {
     const consumer = this.kafka.consumer({
       groupId: this.groupId,
       sessionTimeout: this.sessionTimeoutMs,
       rebalanceTimeout: this.sessionTimeoutMs * 2,
-      heartbeatInterval: Math.max(500, Math.floor(this.sessionTimeoutMs / 5)),
+      heartbeatInterval: this.heartbeatMs,
       // Without a linger a fetch returns as soon as one message is there; with it, once it holds
       // LINGER_MIN_BYTES or the linger is over (fewer fetches, larger batches).
       ...(this.spec.lingerMs ? { minBytes: LINGER_MIN_BYTES, maxWaitTimeInMs: this.spec.lingerMs } : { maxWaitTimeInMs: 500 }),
@@ -340,6 +346,17 @@ class KafkaSubscription {
       }));
       for (let failures = 0; ; failures++) {
         if (!isRunning() || isStale() || this.stopping) return; // not acknowledged: handed out again
+        // A handler may run longer than the session (a partition's batch held until each delivery
+        // is finished or parked, while the database restarts): the member beats meanwhile, so that
+        // the group does not drop it and hand its partitions to another that would read the same
+        // messages while this one still works on them. A beat that learns that the group is
+        // rebalancing, or has dropped this member, says so at once (as a rebalance does), so the
+        // handler stops taking what it may no longer own.
+        const beating = setInterval(() => {
+          heartbeat().catch((err: { type?: string }) => {
+            if (err?.type && GROUP_CHANGED.has(err.type)) this.spec.onAssignment?.({});
+          });
+        }, this.heartbeatMs);
         try {
           await this.spec.handle(messages);
           break;
@@ -347,6 +364,8 @@ class KafkaSubscription {
           this.log.error({ err, group: this.spec.group, topic, partition }, 'consumer: handling failed; will retry');
           await delay(Math.min(5_000, 50 * 2 ** failures));
           await heartbeat();
+        } finally {
+          clearInterval(beating);
         }
       }
       const last = chunk[chunk.length - 1].offset;
