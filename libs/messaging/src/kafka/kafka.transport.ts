@@ -32,8 +32,6 @@ export interface KafkaTransportOptions {
 }
 
 const CHUNK = 500;
-/** Errors of a heartbeat that mean the partitions this member thinks it owns may be another's now (kafkajs error types). */
-const GROUP_CHANGED = new Set(['REBALANCE_IN_PROGRESS', 'UNKNOWN_MEMBER_ID', 'ILLEGAL_GENERATION', 'FENCED_INSTANCE_ID']);
 /** How long ensureTopics waits for topics whose creation reported an error to show up. */
 const TOPICS_SHOW_MS = 30_000;
 
@@ -349,14 +347,9 @@ class KafkaSubscription {
         // A handler may run longer than the session (a partition's batch held until each delivery
         // is finished or parked, while the database restarts): the member beats meanwhile, so that
         // the group does not drop it and hand its partitions to another that would read the same
-        // messages while this one still works on them. A beat that learns that the group is
-        // rebalancing, or has dropped this member, says so at once (as a rebalance does), so the
-        // handler stops taking what it may no longer own.
-        const beating = setInterval(() => {
-          heartbeat().catch((err: { type?: string }) => {
-            if (err?.type && GROUP_CHANGED.has(err.type)) this.spec.onAssignment?.({});
-          });
-        }, this.heartbeatMs);
+        // messages while this one still works on them. (A rebalance a beat learns of is left to
+        // kafkajs, which says so once the batches in hand are done.)
+        const beating = setInterval(() => heartbeat().catch(() => undefined), this.heartbeatMs);
         try {
           await this.spec.handle(messages);
           break;
