@@ -313,14 +313,15 @@ async function markPhase(phase: string, root: number | undefined): Promise<void>
 
 /** CPU time (ms) the processes of the trees rooted at `roots` have used so far. */
 async function treeCpuMs(...roots: number[]): Promise<number> {
-  let ticks = 0;
-  for (const root of roots) {
-    for (const pid of await processTree(root)) {
-      const fields = await statFields(pid);
-      ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0); // utime + stime
-    }
-  }
-  return (ticks * 1000) / 100; // USER_HZ
+  let ms = 0;
+  for (const root of roots) for (const pid of await processTree(root)) ms += await processCpuMs(pid);
+  return ms;
+}
+
+/** CPU (ms) one process has used: utime + stime, in USER_HZ ticks. */
+async function processCpuMs(pid: number): Promise<number> {
+  const fields = await statFields(pid);
+  return ((Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 1000) / 100;
 }
 
 /**
@@ -333,8 +334,7 @@ async function cpuByService(root: number): Promise<Map<string, number>> {
     const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
     const service = /apps\/([a-z-]+)\/src\/main\.ts/.exec(cmdline)?.[1];
     if (!service || service === 'standalone') continue;
-    const fields = await statFields(pid);
-    byService.set(service, (byService.get(service) ?? 0) + ((Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 1000) / 100);
+    byService.set(service, (byService.get(service) ?? 0) + (await processCpuMs(pid)));
   }
   return byService;
 }

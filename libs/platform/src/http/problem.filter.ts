@@ -23,7 +23,7 @@ export class ProblemFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const reply = http.getResponse<FastifyReply>();
     const problem = toProblem(error, http.getRequest<FastifyRequest | undefined>());
-    if (problem.code === STORE_UNAVAILABLE.code && !(error instanceof ProblemError)) this.log.warn({ err: error }, 'a store could not be reached: answered 503');
+    if (problem === STORE_UNAVAILABLE) this.log.warn({ err: error }, 'a store could not be reached: answered 503');
     else if (problem.status >= 500 && !(error instanceof ProblemError)) this.log.error({ err: error }, 'unhandled error');
     void reply
       .status(problem.status)

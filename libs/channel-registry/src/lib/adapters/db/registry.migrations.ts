@@ -1,5 +1,5 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
-import { CreateMessagingTables1732370000001 } from '@waybill/messaging';
+import { CreateMessagingTables1732370000001, dropProcessedEvents } from '@waybill/messaging';
 
 export class CreateRegistry1732370100000 implements MigrationInterface {
   name = 'CreateRegistry1732370100000';
@@ -102,26 +102,9 @@ export class ChannelUsageReports1765000000300 implements MigrationInterface {
 
 /**
  * `processed_events` (made by the messaging tables' migration in every schema) is read by no
- * consumer of the registry: its consumers are idempotent by their own keys (a version, an event id as
- * primary key). Only routing's redelivery consumer dedupes through it, in routing's schema.
+ * consumer of the registry. Only routing's redelivery consumer dedupes through it, in routing's schema.
  */
-export class RegistryDropProcessedEvents1766000000000 implements MigrationInterface {
-  name = 'RegistryDropProcessedEvents1766000000000';
-
-  async up(q: QueryRunner): Promise<void> {
-    await q.query('DROP TABLE IF EXISTS processed_events');
-  }
-
-  async down(q: QueryRunner): Promise<void> {
-    await q.query(`
-      CREATE TABLE processed_events (
-        consumer text NOT NULL,
-        event_id uuid NOT NULL,
-        processed_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (consumer, event_id)
-      )`);
-  }
-}
+const RegistryDropProcessedEvents1766000000000 = dropProcessedEvents('RegistryDropProcessedEvents1766000000000');
 
 export const REGISTRY_MIGRATIONS = [
   CreateMessagingTables1732370000001,

@@ -1,7 +1,8 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { DeliveryRequest } from '@waybill/contracts';
 import { GroupCommit, Outbox, OutgoingMessage } from '@waybill/messaging';
-import type { ChannelLine, LineStats, ParkedLineStore, ParkedRow, ParkEntry, Retry } from '../../application/engine/ports';
+import type { ChannelLine, LineStats, ParkedLineStore, ParkedRow, ParkEntry } from '../../application/engine/ports';
+import type { Retry } from '../../application/engine/work';
 
 interface Row {
   delivery_id: string;

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { identifier } from '@waybill/contracts';
 import { ApiDoc, ApiKeyGuard, ApiTag, OrgId, validate } from '@waybill/platform';
 import { ChannelTools } from '../../application/channel-tools.service';
-import { PullQueue, pullMessagesJson } from '../../application/pull/pull-queue';
+import { pullMessagesJson } from '../../application/pull/pull-messages';
+import { PullQueue } from '../../application/pull/pull-queue';
 import { AckResponse, HealthResponse, PendingMessageResponse, PullMessageResponse, TestResponse } from './dispatcher.schemas';
 
 const ID = { id: 'The channel’s id (`ch_…`).' };

@@ -4,8 +4,6 @@ import type { OutgoingMessage } from '@waybill/messaging';
 import type { PartnerRequest, RequestSecrets } from '../../domain/partner-request';
 import type { Delivery, Retry } from './work';
 
-export type { Retry };
-
 /**
  * What the engine needs of its surroundings, as interfaces: `adapters/` implements them (SQL,
  * undici), and the engine imports nothing of `adapters/`.

@@ -1,5 +1,4 @@
-import type { ChannelState, DeliveryRequest } from '@waybill/contracts';
-import { payloadTextOf } from '@waybill/contracts';
+import { ChannelState, DeliveryRequest, payloadTextOf } from '@waybill/contracts';
 import { nextRetry } from '@waybill/delivery';
 import type { OutgoingMessage } from '@waybill/messaging';
 import { CONTENT_TYPES } from '../../domain/partner-request';

@@ -7,9 +7,6 @@ import type { Delivery } from '../engine/work';
 import { acked, AckResult, deliveryOf, leaseEnded, MessageRow, nacked, PeekedMessage, PullChange, PullMessage, PullState, toMessage } from './pull-messages';
 import { PULL_NOTIFY_CHANNEL, PullWakeups } from './pull-wakeups';
 
-export { pullMessagesJson } from './pull-messages';
-export type { AckResult, PeekedMessage, PullMessage, PullState } from './pull-messages';
-
 /** A long poll looks again at least this often, even without a notification (a lost LISTEN connection) (ms). */
 const RECHECK_MS = 5_000;
 /** Expired leases handled in one pass. */

@@ -1,5 +1,5 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
-import { CreateMessagingTables1732370000001 } from '@waybill/messaging';
+import { CreateMessagingTables1732370000001, dropProcessedEvents } from '@waybill/messaging';
 import { STATUS_SCHEMA } from '../../application/status.database';
 import { deliveryCountsDdl, readModelDdl, transactionCountsDdl } from './read-model.ddl';
 
@@ -163,26 +163,9 @@ export class StatusRelationships1765000000000 implements MigrationInterface {
 
 /**
  * `processed_events` (made by the messaging tables' migration in every schema) is read by no
- * consumer of the status service: its consumers are idempotent by their own keys (a version, an event id as
- * primary key). Only routing's redelivery consumer dedupes through it, in routing's schema.
+ * consumer of the status service. Only routing's redelivery consumer dedupes through it, in routing's schema.
  */
-export class StatusDropProcessedEvents1766000000100 implements MigrationInterface {
-  name = 'StatusDropProcessedEvents1766000000100';
-
-  async up(q: QueryRunner): Promise<void> {
-    await q.query('DROP TABLE IF EXISTS processed_events');
-  }
-
-  async down(q: QueryRunner): Promise<void> {
-    await q.query(`
-      CREATE TABLE processed_events (
-        consumer text NOT NULL,
-        event_id uuid NOT NULL,
-        processed_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (consumer, event_id)
-      )`);
-  }
-}
+const StatusDropProcessedEvents1766000000100 = dropProcessedEvents('StatusDropProcessedEvents1766000000100');
 
 export const STATUS_MIGRATIONS = [
   CreateMessagingTables1732370000001,

@@ -1,8 +1,8 @@
 import type { ChannelState } from '@waybill/contracts';
 import type { OutgoingMessage } from '@waybill/messaging';
 import type { CircuitTransition } from '../../../domain/circuit-breaker';
-import type { AttemptResult, LineStats, ParkedRow, ParkEntry, ParkReason, Retry } from '../ports';
-import type { Delivery, Work } from '../work';
+import type { AttemptResult, LineStats, ParkedRow, ParkEntry, ParkReason } from '../ports';
+import type { Delivery, Retry, Work } from '../work';
 
 /**
  * The lane's protocol: what happens to a channel (events, in), what the lane wants done about it
