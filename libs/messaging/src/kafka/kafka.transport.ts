@@ -32,6 +32,10 @@ export interface KafkaTransportOptions {
 }
 
 const CHUNK = 500;
+/** Errors of a heartbeat or commit that mean this member's partitions may be another's now (kafkajs error types). */
+const OUT_OF_GROUP = new Set(['REBALANCE_IN_PROGRESS', 'UNKNOWN_MEMBER_ID', 'ILLEGAL_GENERATION', 'FENCED_INSTANCE_ID']);
+/** The share of a session after which a member the coordinator has not answered gives its partitions up. */
+const SESSION_TRUST = 0.7;
 /** How long ensureTopics waits for topics whose creation reported an error to show up. */
 const TOPICS_SHOW_MS = 30_000;
 
@@ -54,7 +58,7 @@ export class KafkaTransport implements MessageTransport {
       brokers: opts.brokers,
       logLevel: logLevel.WARN,
       logCreator: () => (entry: LogEntry) => this.kafkaLog(entry),
-      retry: { initialRetryTime: 100, retries: 8 },
+      retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: 8 },
       connectionTimeout: 3_000,
     });
     // One request in flight keeps each partition's order through retries; consumers dedupe on
@@ -192,6 +196,11 @@ class KafkaSubscription {
   private committing: Promise<void> | null = null;
   private commitFailures = 0;
   private stopping = false;
+  /** The partitions this member was last given, by topic; null once it may have lost them (until the next join). */
+  private assigned: Record<string, number[]> | null = null;
+  /** When the coordinator last answered this member (a join, a beat); see `watchSession`. */
+  private lastAnswered = 0;
+  private watchdog: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly kafka: Kafka,
@@ -222,16 +231,18 @@ class KafkaSubscription {
       // LINGER_MIN_BYTES or the linger is over (fewer fetches, larger batches).
       ...(this.spec.lingerMs ? { minBytes: LINGER_MIN_BYTES, maxWaitTimeInMs: this.spec.lingerMs } : { maxWaitTimeInMs: 500 }),
       allowAutoTopicCreation: false,
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
+      // A broker back is found within a second (a longer backoff left consumers idle for seconds after it).
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 1_000 },
     });
     this.consumer = consumer;
-    const onAssignment = this.spec.onAssignment;
-    if (onAssignment) {
-      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) =>
-        onAssignment(Object.fromEntries(Object.entries(payload.memberAssignment).map(([topic, partitions]) => [this.names.logical(topic), partitions]))),
-      );
-      consumer.on(consumer.events.REBALANCING, () => onAssignment({}));
-    }
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.joined(payload.memberAssignment));
+    consumer.on(consumer.events.HEARTBEAT, () => (this.lastAnswered = Date.now()));
+    // A rebalance, a crash (the broker gone: kafkajs starts the consumer again, as a new member)
+    // or a beat told that the group has moved on: the partitions may be read by another member now.
+    consumer.on(consumer.events.REBALANCING, () => this.revoked());
+    consumer.on(consumer.events.CRASH, () => this.revoked());
+    this.watchdog = setInterval(() => this.watchSession(), Math.floor(this.heartbeatMs / 2));
+    this.watchdog.unref();
     await consumer.connect();
     await consumer.subscribe({ topics: this.topics, fromBeginning: this.spec.fromBeginning ?? true });
     await consumer.run({
@@ -240,6 +251,43 @@ class KafkaSubscription {
       partitionsConsumedConcurrently: this.spec.partitionsConcurrently ?? 1,
       eachBatch: (payload) => this.onBatch(payload),
     });
+  }
+
+  /**
+   * The group gave this member `assignment` (topic → partitions). Offsets handled of partitions it
+   * no longer reads are not committed (their new owner may be past them; it reads again what was
+   * not committed, which its handler knows how to take).
+   */
+  private joined(assignment: Record<string, number[]>): void {
+    this.assigned = assignment;
+    this.lastAnswered = Date.now();
+    for (const [key, o] of this.toCommit) if (!assignment[o.topic]?.includes(o.partition)) this.toCommit.delete(key);
+    this.spec.onAssignment?.(Object.fromEntries(Object.entries(assignment).map(([topic, partitions]) => [this.names.logical(topic), partitions])));
+  }
+
+  /**
+   * A member the coordinator has not answered for most of a session (a broker down or restarting,
+   * the network cut) may have been dropped: a restarted coordinator gives every partition to the
+   * first member that joins again, and the others would hear of it only when they reach it. So
+   * this member gives its partitions up before the session could have run out on the other side.
+   */
+  private watchSession(): void {
+    const owns = this.assigned !== null && Object.values(this.assigned).some((partitions) => partitions.length > 0);
+    if (!owns || Date.now() - this.lastAnswered <= SESSION_TRUST * this.sessionTimeoutMs) return;
+    this.log.warn({ group: this.spec.group, silentMs: Date.now() - this.lastAnswered }, 'consumer: the group has not answered for most of a session; its partitions are given up until it joins again');
+    this.revoked();
+  }
+
+  /**
+   * This member may no longer own its partitions: a rebalance began, the consumer crashed, or the
+   * group dropped it (a broker restarted and forgot it, a session ran out). Its handler is told at
+   * once — it owns nothing until the next join — so that work it holds for a partition another
+   * member may read now is handed over rather than done twice.
+   */
+  private revoked(): void {
+    if (this.assigned === null) return;
+    this.assigned = null;
+    this.spec.onAssignment?.({});
   }
 
   async catchUp(timeoutMs: number): Promise<boolean> {
@@ -275,6 +323,7 @@ class KafkaSubscription {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.watchdog) clearInterval(this.watchdog);
     // What was handled is committed before leaving (else the next owner would hand it out again).
     while (this.committing) await this.committing;
     if (this.toCommit.size > 0) await this.consumer?.commitOffsets([...this.toCommit.values()]).catch(() => undefined);
@@ -302,9 +351,10 @@ class KafkaSubscription {
           const key = `${o.topic}:${o.partition}`;
           if (!this.toCommit.has(key)) this.toCommit.set(key, o); // unless a later one came meanwhile
         }
+        this.outOfGroup(err as { type?: string });
         this.commitFailures++;
         this.log.warn({ err, group: this.spec.group }, 'consumer: committing offsets failed; will try again');
-        await delay(Math.min(5_000, 100 * 2 ** this.commitFailures));
+        await delay(Math.min(1_000, 100 * 2 ** this.commitFailures));
       } finally {
         this.committing = null;
       }
@@ -343,20 +393,27 @@ class KafkaSubscription {
         timestamp: Number(m.timestamp),
       }));
       for (let failures = 0; ; failures++) {
-        if (!isRunning() || isStale() || this.stopping) return; // not acknowledged: handed out again
+        // Not acknowledged: handed out again. A member that may have lost its partitions beats, to
+        // hear of it and rejoin, rather than handle what another may be reading now.
+        if (!isRunning() || isStale() || this.stopping) return;
+        if (this.assigned === null) return this.beatUntilRejoin(heartbeat, isRunning);
         // A handler may run longer than the session (a partition's batch held until each delivery
         // is finished or parked, while the database restarts): the member beats meanwhile, so that
         // the group does not drop it and hand its partitions to another that would read the same
-        // messages while this one still works on them. (A rebalance a beat learns of is left to
-        // kafkajs, which says so once the batches in hand are done.)
-        const beating = setInterval(() => heartbeat().catch(() => undefined), this.heartbeatMs);
+        // messages while this one still works on them. A beat that learns that the group is
+        // rebalancing, or has dropped this member, says so at once, so that the handler hands over
+        // what it holds (and finishes sooner: the rebalance waits for this member).
+        const beating = setInterval(() => heartbeat().catch((err: { type?: string }) => this.outOfGroup(err)), this.heartbeatMs);
         try {
           await this.spec.handle(messages);
           break;
         } catch (err) {
           this.log.error({ err, group: this.spec.group, topic, partition }, 'consumer: handling failed; will retry');
           await delay(Math.min(5_000, 50 * 2 ** failures));
-          await heartbeat();
+          await heartbeat().catch((e: { type?: string }) => {
+            this.outOfGroup(e);
+            throw e;
+          });
         } finally {
           clearInterval(beating);
         }
@@ -369,7 +426,27 @@ class KafkaSubscription {
         this.toCommit.set(`${topic}:${partition}`, { topic, partition, offset: next.toString() });
         this.commitSoon();
       }
-      await heartbeat();
+      await heartbeat().catch((err: { type?: string }) => {
+        this.outOfGroup(err);
+        throw err;
+      });
     }
+  }
+
+  /**
+   * Beats until a beat fails (the group rebalancing, or not knowing this member: the error makes
+   * kafkajs rejoin), for at most a session.
+   */
+  private async beatUntilRejoin(heartbeat: () => Promise<void>, isRunning: () => boolean): Promise<void> {
+    const until = Date.now() + this.sessionTimeoutMs;
+    while (this.assigned === null && isRunning() && !this.stopping && Date.now() < until) {
+      await heartbeat();
+      await delay(Math.floor(this.heartbeatMs / 4));
+    }
+  }
+
+  /** An error of the group's coordinator that says this member is out of date: its partitions are revoked. */
+  private outOfGroup(err: { type?: string }): void {
+    if (err?.type && OUT_OF_GROUP.has(err.type)) this.revoked();
   }
 }

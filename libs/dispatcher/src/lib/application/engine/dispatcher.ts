@@ -144,6 +144,7 @@ export class Dispatcher {
   assign(partitions: number[]): void {
     const next = new Set(partitions);
     const added = partitions.filter((p) => !this.owned.has(p));
+    this.deps.log.info({ partitions, added }, 'dispatcher: partitions assigned');
     this.owned = next;
     for (const lane of this.lanes.values()) {
       const owned = next.has(lane.partition);

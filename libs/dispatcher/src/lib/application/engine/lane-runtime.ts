@@ -233,13 +233,13 @@ export class LaneRuntime {
     gather?.waits.push(done);
   }
 
-  /** The writes, in order: the pull queue beside events (with the notes) then parked rows; then rows settled. */
+  /** The writes, in order: the pull queue and the finished notes beside events then parked rows; then rows settled. */
   private async perform(w: Writes, durably: boolean): Promise<void> {
     const run = (write: () => Promise<void>) => (durably ? this.durably(write) : write());
     await Promise.all([
       w.pull.length > 0 ? run(() => this.deps.pull.enqueue(w.pull)) : undefined,
+      w.finished.length > 0 ? run(() => this.deps.recovery.note(w.finished, w.events)) : undefined,
       (async () => {
-        if (w.finished.length > 0) this.deps.recovery.note(w.finished, w.events);
         if (w.events.length > 0) await run(() => this.deps.publisher.publish(w.events));
         if (w.park.length > 0) {
           await run(() => this.deps.parked.park(w.park));

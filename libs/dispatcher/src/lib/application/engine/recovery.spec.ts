@@ -43,8 +43,7 @@ describe('Recovery', () => {
 
   it('notes each finished delivery with the events that name it', async () => {
     const { r, notes } = recovery([], {});
-    r.note([delivery(1), delivery(2)], [event('dl_1'), event('dl_2'), event('dl_1', 'transaction.failed.v1')]);
-    await Promise.resolve();
+    await r.note([delivery(1), delivery(2)], [event('dl_1'), event('dl_2'), event('dl_1', 'transaction.failed.v1')]);
     expect(notes).toEqual([
       { deliveryId: 'dl_1', events: [event('dl_1'), event('dl_1', 'transaction.failed.v1')] },
       { deliveryId: 'dl_2', events: [event('dl_2')] },

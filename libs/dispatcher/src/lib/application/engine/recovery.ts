@@ -9,8 +9,7 @@ export const FINISHED_KEEP_MS = 60 * 60_000;
 
 /**
  * What a crash repeats. A delivery read from the log that ends is noted finished, with its
- * outcome's events, as they go out (best effort: a lost note only means a repeat, which at least
- * once allows). For a while after it takes a partition, the dispatcher looks up what it reads again
+ * outcome's events, as they go out (durably, before its message is acknowledged). For a while after it takes a partition, the dispatcher looks up what it reads again
  * — messages whose reader died before acknowledging them — in the parked line and in the notes: a
  * parked one stays parked; a finished one has its events published again (consumers dedupe them)
  * and is not sent again.
@@ -43,13 +42,17 @@ export class Recovery {
     return deliveries.filter((d) => !parked.has(d.request.deliveryId) && !finished.has(d.request.deliveryId));
   }
 
-  /** Notes deliveries finished with the events of their outcome (those that name them). */
-  note(deliveries: Delivery[], events: OutgoingMessage[]): void {
+  /**
+   * Notes deliveries finished with the events of their outcome (those that name them). Their
+   * messages are acknowledged only once this is written: a message read again (a rebalance, a
+   * broker restart, before its offset was committed) must find its note.
+   */
+  note(deliveries: Delivery[], events: OutgoingMessage[]): Promise<void> {
     const entries = deliveries.map((d) => ({
       deliveryId: d.request.deliveryId,
       events: events.filter((m) => (m.value as { data?: { deliveryId?: string } } | null)?.data?.deliveryId === d.request.deliveryId),
     }));
-    this.finished.noteFinished(entries).catch((err) => this.log.warn({ err }, 'dispatcher: noting finished deliveries failed'));
+    return this.finished.noteFinished(entries);
   }
 
   forgetOld(): Promise<void> {
