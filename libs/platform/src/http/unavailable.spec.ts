@@ -9,6 +9,7 @@ describe('isUnavailable: a store that cannot be reached, not a bad request or a 
     ['pg cut mid-query', new Error('Connection terminated unexpectedly')],
     ['a pool that could not connect in time', new Error('timeout exceeded when trying to connect')],
     ['TypeORM wrapping the driver error', { name: 'QueryFailedError', message: 'x', driverError: { code: '57P01' } }],
+    ['a transaction whose connection was cut', Object.assign(new Error('Database connection provided by a query runner was already released'), { name: 'QueryRunnerProviderAlreadyReleasedError' })],
     ['kafkajs without a broker', Object.assign(new Error('Connection error'), { name: 'KafkaJSConnectionError' })],
     ['retries spent on a connection error', Object.assign(new Error('x'), { name: 'KafkaJSNumberOfRetriesExceeded', cause: Object.assign(new Error('y'), { name: 'KafkaJSConnectionError' }) })],
   ])('%s: yes', (_, error) => expect(isUnavailable(error)).toBe(true));

@@ -13,6 +13,8 @@ export function isUnavailable(error: unknown, depth = 0): boolean {
   if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTCONN'].includes(code)) return true;
   const message = typeof e.message === 'string' ? e.message : '';
   if (/^Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(message)) return true;
+  // TypeORM: a connection cut mid-transaction is released, and the transaction's next statement refused.
+  if (e.name === 'QueryRunnerProviderAlreadyReleasedError') return true;
   // kafkajs: the broker could not be reached (a connection error, or retries spent on one).
   if (typeof e.name === 'string' && /^KafkaJS(Connection|ConnectionClosed|RequestTimeout|BrokerNotFound)Error$/.test(e.name)) return true;
   return [e.driverError, e.cause, e.originalError].some((inner) => inner !== error && isUnavailable(inner, depth + 1));
