@@ -34,6 +34,8 @@ export function renderServerProperties(layout: BrokerLayout, ports: BrokerPorts)
     'group.initial.rebalance.delay.ms': 0,
     'auto.create.topics.enable': 'false',
     'num.partitions': 12,
+    'broker.session.timeout.ms': 3000,
+    'broker.heartbeat.interval.ms': 500,
     'log.dirs': layout.kafkaDataDir,
     'message.max.bytes': MESSAGE_MAX_BYTES,
   };

@@ -148,7 +148,7 @@ export class KafkaOutbox implements Outbox {
         if (this.abort.signal.aborted) break;
         failures++;
         this.log.warn({ err, schema: this.schema }, 'outbox relay: publish failed; will retry');
-        await delay(Math.min(5_000, 50 * 2 ** failures), this.abort.signal);
+        await delay(Math.min(1_000, 50 * 2 ** failures), this.abort.signal); // a broker back is used within a second
       }
     }
   }
