@@ -1,7 +1,7 @@
 import { recoveries, verdict } from './checks';
 import type { Arrival } from './receiver';
 
-const arrival = (transactionId: string, deliveryId: string, attempt: number, at = 0): Arrival => ({ behaviour: 'ok', transactionId, deliveryId, attempt, at });
+const arrival = (transactionId: string, deliveryId: string, attempt: number, at = 0): Arrival => ({ behaviour: 'ok', transactionId, deliveryId, attempt, at, from: null });
 
 describe('the chaos run’s verdict', () => {
   it('a transaction in the status its partner dictates, seen by its partner, is fine', () => {

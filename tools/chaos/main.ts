@@ -24,6 +24,7 @@ import { ApiClient } from '@waybill/testing';
 import { Cluster, Instance, InstanceCounts, SERVICES } from '@waybill/distributed';
 import { EXPECTED, FINAL, Kind, recoveries, verdict } from './checks';
 import { Behaviour, ChaosReceiver } from './receiver';
+import { pidOfConnection } from './sender';
 
 interface Options {
   quick: boolean;
@@ -55,7 +56,8 @@ function parseArgs(argv: string[]): Options {
     quick,
     seed,
     transactions: quick ? 2_000 : 10_000,
-    perSecond: quick ? 20 : 50,
+    // Slow enough that each fault has its own stretch to recover in (see `Fault.room`).
+    perSecond: quick ? 10 : 40,
     counts: { 'channel-registry': 2, 'relationship-routing': 2, dispatcher: 3, 'status-projection': 2 },
   };
 }
@@ -82,6 +84,8 @@ async function cleanup(): Promise<void> {
 
 interface Fault {
   name: string;
+  /** Its share of the faults' stretch of the run: how long it takes to recover from, relatively (a broker restart 3, a kill 1). */
+  room: number;
   /** Injects the fault; resolves once it is over (a broker restarted, the receiver back). */
   inject(): Promise<void>;
 }
@@ -117,7 +121,7 @@ async function main(): Promise<void> {
       WAYBILL_ALLOW_PRIVATE_TARGETS: 'true',
       // A silent instance's partitions go to the others within seconds.
       WAYBILL_KAFKA_SESSION_TIMEOUT_MS: '6000',
-      LOG_LEVEL: 'error',
+      LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? 'error',
     },
     counts: opts.counts,
     ports: [],
@@ -132,7 +136,13 @@ async function main(): Promise<void> {
   edge = await startEdge(edgePort, Object.fromEntries(SERVICES.map((s) => [s, cluster.urls(s)])) as unknown as Upstreams, '127.0.0.1', null);
   const started = edge;
   cleanups.push({ what: 'edge', run: () => new Promise((r) => started.close(r)) });
-  const receiver = new ChaosReceiver();
+  // Each connection to the partners named by the dispatcher process behind it (`dispatcher#2`, `.2` its second run).
+  const receiver = new ChaosReceiver((port, receiverPort) => {
+    const dispatchers = cluster.all.filter((i) => i.service === 'dispatcher');
+    const pid = pidOfConnection(port, receiverPort, dispatchers.map((i) => i.child.pid ?? 0));
+    const by = dispatchers.find((i) => i.child.pid === pid);
+    return by ? `${by.id}${by.starts > 1 ? `.${by.starts}` : ''}` : null;
+  });
   await receiver.start();
   cleanups.push({ what: 'receiver', run: () => receiver.stop() });
   const base = `http://127.0.0.1:${edgePort}`;
@@ -211,6 +221,7 @@ async function main(): Promise<void> {
   // The faults, in turn, at random moments of the load's middle stretch.
   const kill = (service: (typeof SERVICES)[number], n: number): Fault => ({
     name: `SIGKILL ${service}#${n}`,
+    room: 1,
     inject: async () => {
       const target = cluster.all.filter((i) => i.service === service)[n - 1] as Instance;
       cluster.kill(target, 'SIGKILL');
@@ -225,15 +236,17 @@ async function main(): Promise<void> {
     kill('channel-registry', 1),
     {
       name: 'SIGKILL Kafka, restart it',
+      room: 3,
       inject: async () => {
         process.kill(kafka.pid, 'SIGKILL');
         await sleep(2_000);
         kafka = await startBroker();
       },
     },
-    { name: 'poison messages', inject: () => poison(kafka.brokers) },
+    { name: 'poison messages', room: 0.5, inject: () => poison(kafka.brokers) },
     {
       name: 'restart PostgreSQL',
+      room: 1.5,
       inject: async () => {
         await pg.stop();
         pg = await startPg();
@@ -241,6 +254,7 @@ async function main(): Promise<void> {
     },
     {
       name: 'partner receiver down for 3 s',
+      room: 1,
       inject: async () => {
         await receiver.stop();
         await sleep(3_000);
@@ -249,6 +263,7 @@ async function main(): Promise<void> {
     },
     {
       name: 'a dispatcher instance added',
+      room: 1.5,
       inject: async () => {
         await cluster.add('dispatcher');
       },
@@ -265,12 +280,15 @@ async function main(): Promise<void> {
         ]),
   ];
   const injected: Array<{ name: string; at: number; tookMs: number }> = [];
-  // Between 10% and 70% of the load, a slot each: the last third lets the last faults recover.
-  const slot = (loadMs * 0.6) / faults.length;
+  // Between 10% and 75% of the load, in turn, each fault in a slot as long as its room: injected at
+  // a random moment of the slot's first third, it has the rest to recover in before the next
+  // (recoveries measured of faults on top of each other would say little of either).
+  const unit = (loadMs * 0.65) / faults.reduce((n, f) => n + f.room, 0);
   const faulting = (async () => {
-    const start = Date.now();
-    for (const [i, fault] of faults.entries()) {
-      const due = start + loadMs * 0.1 + i * slot + rnd() * slot * 0.5;
+    let slotStart = Date.now() + loadMs * 0.1;
+    for (const fault of faults) {
+      const due = slotStart + rnd() * unit * fault.room * 0.3;
+      slotStart += unit * fault.room;
       await sleep(Math.max(0, due - Date.now()));
       const at = Date.now();
       log(`fault: ${fault.name}`);
@@ -304,20 +322,35 @@ async function main(): Promise<void> {
   const firsts = new Map<string, number>();
   for (const a of receiver.arrivals) if (!firsts.has(a.transactionId) || (firsts.get(a.transactionId) as number) > a.at) firsts.set(a.transactionId, a.at);
   const recovered = recoveries([...firsts.values()].filter((at) => at <= loadEnd), injected.map((f) => f.at), opts.perSecond * pushShare, loadEnd);
-  injected.forEach((f, i) => log(`recovery after "${f.name}" (took ${(f.tookMs / 1000).toFixed(1)} s): ${recovered[i] === null ? 'not within the run' : `${recovered[i]} s`}`));
+  // What reached the partners, second by second from the load's start (first arrivals): the stalls and the backlogs drained.
+  const perSecond = new Array<number>(Math.ceil((loadEnd - loadStart) / 1000)).fill(0);
+  for (const at of firsts.values()) if (at >= loadStart && at < loadEnd) perSecond[Math.floor((at - loadStart) / 1000)]++;
+  log(`first arrivals per second: ${perSecond.join(' ')}`);
+  log(`faults at (s from the load's start): ${injected.map((f) => ((f.at - loadStart) / 1000).toFixed(1)).join(' ')}`);
+  // The longest stretch with nothing reaching a partner after each fault, until the next one (or
+  // 30 s): a stall — a rebalance, a broker away.
+  const sortedFirsts = [...firsts.values()].sort((a, b) => a - b);
+  const stallMs = (from: number, to: number) => {
+    const times = [from, ...sortedFirsts.filter((t) => t >= from && t <= to), to];
+    return Math.max(0, ...times.slice(1).map((t, i) => t - times[i]));
+  };
+  injected.forEach((f, i) => {
+    const stall = stallMs(f.at, Math.min(f.at + 30_000, injected[i + 1]?.at ?? loadEnd, loadEnd));
+    log(`recovery after "${f.name}" (took ${(f.tookMs / 1000).toFixed(1)} s): ${recovered[i] === null ? 'not within the run' : `${recovered[i]} s`}; longest stall ${(stall / 1000).toFixed(1)} s`);
+  });
   // Where the repeats came from: each repeated arrival, by the last fault before it.
-  const firstOfPair = new Map<string, number>();
+  const firstOfPair = new Map<string, { at: number; from: string | null }>();
   const repeatsAfter = new Map<string, number[]>();
   for (const a of [...receiver.arrivals].sort((x, y) => x.at - y.at)) {
     const pair = `${a.deliveryId}#${a.attempt}`;
     const first = firstOfPair.get(pair);
     if (first === undefined) {
-      firstOfPair.set(pair, a.at);
+      firstOfPair.set(pair, { at: a.at, from: a.from });
       continue;
     }
     const before = injected.filter((f) => f.at <= a.at).pop();
-    const key = `${before?.name ?? 'before any fault'} → ${a.behaviour}`;
-    repeatsAfter.set(key, [...(repeatsAfter.get(key) ?? []), a.at - first]);
+    const key = `${before?.name ?? 'before any fault'} → ${a.behaviour}, sent by ${first.from ?? '?'} then ${a.from ?? '?'}`;
+    repeatsAfter.set(key, [...(repeatsAfter.get(key) ?? []), a.at - first.at]);
   }
   // With how long after the first arrival each repeat came (ms): at once (two senders at the same
   // time), a lease's length later (a lease taken back), or much later (read again from the log).

@@ -11,6 +11,8 @@ export interface Arrival {
   deliveryId: string;
   attempt: number;
   at: number;
+  /** Which process sent it (`dispatcher#2`), when the receiver could tell; null otherwise. */
+  from: string | null;
 }
 
 /**
@@ -21,9 +23,14 @@ export interface Arrival {
  */
 export class ChaosReceiver {
   readonly arrivals: Arrival[] = [];
+  /** The sender of each connection, by the connection's remote port. */
+  private readonly senders = new Map<number, string | null>();
   private server: http.Server | null = null;
   private readonly sockets = new Set<Socket>();
   private port = 0;
+
+  /** `identify(remotePort, localPort)` names the process behind a new connection (see `senderOf`). */
+  constructor(private readonly identify: (remotePort: number, localPort: number) => string | null = () => null) {}
 
   url(behaviour: Behaviour, n: number): string {
     return `http://127.0.0.1:${this.port}/${behaviour}/${n}`;
@@ -34,6 +41,7 @@ export class ChaosReceiver {
     server.keepAliveTimeout = 60_000;
     server.on('connection', (s) => {
       this.sockets.add(s);
+      if (s.remotePort) this.senders.set(s.remotePort, this.identify(s.remotePort, this.port));
       s.on('close', () => this.sockets.delete(s));
     });
     await new Promise<void>((resolve, reject) => {
@@ -59,10 +67,11 @@ export class ChaosReceiver {
       const behaviour = (req.url ?? '/').split('/')[1] as Behaviour;
       const attempt = Number(req.headers['waybill-attempt'] ?? 1);
       const at = Date.now();
+      const from = this.senders.get(req.socket.remotePort ?? 0) ?? null;
       try {
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Body;
         for (const item of body.items ?? [body]) {
-          this.arrivals.push({ behaviour, transactionId: item.id, deliveryId: item.delivery.id, attempt: item.delivery.attempt, at });
+          this.arrivals.push({ behaviour, transactionId: item.id, deliveryId: item.delivery.id, attempt: item.delivery.attempt, at, from });
         }
       } catch {
         // not a delivery of ours: answered all the same
