@@ -201,6 +201,8 @@ class KafkaSubscription {
   /** When the coordinator last answered this member (a join, a beat); see `watchSession`. */
   private lastAnswered = 0;
   private watchdog: NodeJS.Timeout | null = null;
+  /** The partitions given up for the group's silence alone: taken up again if it answers that nothing changed. */
+  private givenUpForSilence: Record<string, number[]> | null = null;
 
   constructor(
     private readonly kafka: Kafka,
@@ -236,7 +238,7 @@ class KafkaSubscription {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.joined(payload.memberAssignment));
-    consumer.on(consumer.events.HEARTBEAT, () => (this.lastAnswered = Date.now()));
+    consumer.on(consumer.events.HEARTBEAT, () => this.answered());
     // A rebalance, a crash (the broker gone: kafkajs starts the consumer again, as a new member)
     // or a beat told that the group has moved on: the partitions may be read by another member now.
     consumer.on(consumer.events.REBALANCING, () => this.revoked());
@@ -260,6 +262,7 @@ class KafkaSubscription {
    */
   private joined(assignment: Record<string, number[]>): void {
     this.assigned = assignment;
+    this.givenUpForSilence = null;
     this.lastAnswered = Date.now();
     for (const [key, o] of this.toCommit) if (!assignment[o.topic]?.includes(o.partition)) this.toCommit.delete(key);
     this.spec.onAssignment?.(Object.fromEntries(Object.entries(assignment).map(([topic, partitions]) => [this.names.logical(topic), partitions])));
@@ -274,8 +277,23 @@ class KafkaSubscription {
   private watchSession(): void {
     const owns = this.assigned !== null && Object.values(this.assigned).some((partitions) => partitions.length > 0);
     if (!owns || Date.now() - this.lastAnswered <= SESSION_TRUST * this.sessionTimeoutMs) return;
-    this.log.warn({ group: this.spec.group, silentMs: Date.now() - this.lastAnswered }, 'consumer: the group has not answered for most of a session; its partitions are given up until it joins again');
+    this.log.warn({ group: this.spec.group, silentMs: Date.now() - this.lastAnswered }, 'consumer: the group has not answered for most of a session; its partitions are given up until it answers');
+    const assignment = this.assigned;
     this.revoked();
+    this.givenUpForSilence = assignment;
+  }
+
+  /**
+   * The coordinator answered a beat: this member is still in the group's generation. Partitions
+   * given up for its silence alone are still this member's (no rebalance happened, or the beat
+   * would have been refused): they are taken up again.
+   */
+  private answered(): void {
+    this.lastAnswered = Date.now();
+    const assignment = this.givenUpForSilence;
+    if (this.assigned !== null || !assignment) return;
+    this.log.info({ group: this.spec.group }, 'consumer: the group answered again; its partitions are taken up again');
+    this.joined(assignment);
   }
 
   /**
@@ -285,6 +303,7 @@ class KafkaSubscription {
    * member may read now is handed over rather than done twice.
    */
   private revoked(): void {
+    this.givenUpForSilence = null;
     if (this.assigned === null) return;
     this.assigned = null;
     this.spec.onAssignment?.({});

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { startEmbeddedPostgres } from '@waybill/persistence';
+import { findFreePort, startEmbeddedPostgres } from '@waybill/persistence';
 import { startKafka } from '@waybill/kafka-local';
 import { newDataDir } from './data-dir';
 
@@ -36,6 +36,35 @@ export async function startTestServers(log: (line: string) => void = () => undef
     kafkaBrokers: kafka.brokers.join(','),
     stop: async () => {
       await Promise.allSettled([kafka.stop(), pg.stop()]);
+      await rm(workDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A Kafka broker a test has to itself, to kill and start again (on the same ports). */
+export interface OwnKafka {
+  brokers: string[];
+  /** SIGKILL: the broker is gone at once, as in a crash. */
+  kill(): void;
+  /** Starts it again on its data and ports; resolves once it answers. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts a broker of the test's own (slower than the shared one: only for tests that kill it). */
+export async function startOwnKafka(log: (line: string) => void = () => undefined): Promise<OwnKafka> {
+  const workDir = await newDataDir('waybill-own-kafka-');
+  const [port, controllerPort] = [await findFreePort(), await findFreePort()];
+  const start = () => startKafka({ dataDir: path.join(workDir, 'kafka'), port, controllerPort, log });
+  let kafka = await start();
+  return {
+    brokers: kafka.brokers,
+    kill: () => process.kill(kafka.pid, 'SIGKILL'),
+    restart: async () => {
+      kafka = await start();
+    },
+    stop: async () => {
+      await kafka.stop().catch(() => undefined);
       await rm(workDir, { recursive: true, force: true });
     },
   };
