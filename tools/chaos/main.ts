@@ -20,7 +20,7 @@ import { request } from 'undici';
 import { startKafka, KafkaLocal } from '@waybill/kafka-local';
 import { EmbeddedPostgresHandle, findFreePort, startEmbeddedPostgres } from '@waybill/persistence';
 import { Edge, startEdge, Upstreams } from '@waybill/edge';
-import { ApiClient } from '@waybill/testing';
+import { ApiClient, seededRandom } from '@waybill/testing';
 import { Cluster, Instance, InstanceCounts, SERVICES } from '@waybill/distributed';
 import { EXPECTED, FINAL, Kind, recoveries, verdict } from './checks';
 import { Behaviour, ChaosReceiver } from './receiver';
@@ -62,18 +62,6 @@ function parseArgs(argv: string[]): Options {
   };
 }
 
-/** A small seeded generator (mulberry32): the same seed, the same moments. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const cleanups: Array<{ what: string; run: () => Promise<unknown> }> = [];
 async function cleanup(): Promise<void> {
   for (const c of cleanups.reverse()) {
@@ -92,7 +80,7 @@ interface Fault {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const rnd = random(opts.seed);
+  const rnd = seededRandom(opts.seed);
   const loadMs = (opts.transactions / opts.perSecond) * 1000;
   log(`${opts.quick ? 'quick: ' : ''}${opts.transactions} transactions at ${opts.perSecond}/s, instances ${JSON.stringify(opts.counts)}, seed ${opts.seed}`);
 

@@ -8,6 +8,7 @@ export * from './events';
 export * from './group-commit';
 export * from './dedupe';
 export * from './replica-feed';
+export * from './latest-relationships';
 export * from './service-tables.migration';
 export * from './embedded/embedded.transport';
 export * from './kafka/kafka.transport';

@@ -13,3 +13,4 @@ export * from './e2e/postgres-processes';
 export * from './e2e/services';
 export * from './e2e/bulk';
 export * from './races/channel-delete-races';
+export * from './random';

@@ -75,6 +75,30 @@ export function payloadTextOf(r: DeliveryRequest): string {
   return r.format === 'JSON' ? (JSON.stringify(payload) ?? 'null') : String(payload);
 }
 
+/** The envelope's fields before the payload (see `envelopeHead`). */
+export type EnvelopeHead<D> = Pick<
+  TransactionHeader,
+  'id' | 'relationshipId' | 'senderId' | 'receiverId' | 'transactionType' | 'businessNumber' | 'stream' | 'createdAt'
+> & { delivery: D };
+
+/**
+ * The envelope's fields before the payload, in the order partners see them: a push's JSON body,
+ * a pull message, and the request routing shows as sent all start with these.
+ */
+export function envelopeHead<D extends { id: string; attempt: number } | null>(t: TransactionHeader, delivery: D): EnvelopeHead<D> {
+  return {
+    id: t.id,
+    relationshipId: t.relationshipId,
+    senderId: t.senderId,
+    receiverId: t.receiverId,
+    transactionType: t.transactionType,
+    businessNumber: t.businessNumber,
+    stream: t.stream,
+    createdAt: t.createdAt,
+    delivery,
+  };
+}
+
 export const AttemptOutcome = z.enum(['ACCEPTED', 'DISPATCHED', 'REJECTED', 'FAILED', 'RETRYABLE']);
 export type AttemptOutcome = z.infer<typeof AttemptOutcome>;
 

@@ -397,6 +397,12 @@ class KafkaSubscription {
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
     const most = this.spec.maxBatch ?? CHUNK;
+    // A beat whose answer says this member is out of date revokes its partitions, then fails as kafkajs expects.
+    const beat = () =>
+      heartbeat().catch((err: { type?: string }) => {
+        this.outOfGroup(err);
+        throw err;
+      });
     for (let i = 0; i < batch.messages.length; i += most) {
       const chunk = batch.messages.slice(i, i + most);
       const logical = this.names.logical(topic);
@@ -415,24 +421,21 @@ class KafkaSubscription {
         // Not acknowledged: handed out again. A member that may have lost its partitions beats, to
         // hear of it and rejoin, rather than handle what another may be reading now.
         if (!isRunning() || isStale() || this.stopping) return;
-        if (this.assigned === null) return this.beatUntilRejoin(heartbeat, isRunning);
+        if (this.assigned === null) return this.beatUntilRejoin(beat, isRunning);
         // A handler may run longer than the session (a partition's batch held until each delivery
         // is finished or parked, while the database restarts): the member beats meanwhile, so that
         // the group does not drop it and hand its partitions to another that would read the same
         // messages while this one still works on them. A beat that learns that the group is
         // rebalancing, or has dropped this member, says so at once, so that the handler hands over
         // what it holds (and finishes sooner: the rebalance waits for this member).
-        const beating = setInterval(() => heartbeat().catch((err: { type?: string }) => this.outOfGroup(err)), this.heartbeatMs);
+        const beating = setInterval(() => beat().catch(() => undefined), this.heartbeatMs);
         try {
           await this.spec.handle(messages);
           break;
         } catch (err) {
           this.log.error({ err, group: this.spec.group, topic, partition }, 'consumer: handling failed; will retry');
           await delay(Math.min(5_000, 50 * 2 ** failures));
-          await heartbeat().catch((e: { type?: string }) => {
-            this.outOfGroup(e);
-            throw e;
-          });
+          await beat();
         } finally {
           clearInterval(beating);
         }
@@ -445,10 +448,7 @@ class KafkaSubscription {
         this.toCommit.set(`${topic}:${partition}`, { topic, partition, offset: next.toString() });
         this.commitSoon();
       }
-      await heartbeat().catch((err: { type?: string }) => {
-        this.outOfGroup(err);
-        throw err;
-      });
+      await beat();
     }
   }
 

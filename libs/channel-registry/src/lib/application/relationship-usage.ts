@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
 import { setTimeout as delay } from 'node:timers/promises';
-import { CATCH_UP_TIMEOUT_MS, Consumed, ConsumerGroups } from '@waybill/messaging';
+import { CATCH_UP_TIMEOUT_MS, Consumed, ConsumerGroups, latestRelationships, RelationshipRef } from '@waybill/messaging';
 import { Problems } from '@waybill/platform';
 import { REGISTRY_DB } from './registry.database';
 
@@ -32,22 +32,9 @@ export class RelationshipUsage {
 
   /** A batch read by {@link RELATIONSHIP_USAGE_GROUP}: the usage replica and routing's reports, in one transaction. */
   async apply(items: readonly Consumed[]): Promise<void> {
-    // The latest per relationship is all that matters; a version guard keeps a replay from going back.
-    const upserts = new Map<string, { orgId: string; channelId: string | null; version: number }>();
-    const deleted = new Set<string>();
+    const { upserts, deleted } = latestRelationships(items);
     const reports: Array<{ channelId: string; requestId: string; count: number; relationshipIds: string[] }> = [];
-    for (const item of items) {
-      if (item.kind === 'tombstone') {
-        upserts.delete(item.key);
-        deleted.add(item.key);
-      } else if (item.event.type === 'relationship.upserted.v1') {
-        const r = item.event.data;
-        deleted.delete(r.id);
-        upserts.set(r.id, { orgId: r.orgId, channelId: r.channelId, version: r.version });
-      } else if (item.event.type === 'channel.usage-reported.v1') {
-        reports.push(item.event.data);
-      }
-    }
+    for (const item of items) if (item.kind === 'event' && item.event.type === 'channel.usage-reported.v1') reports.push(item.event.data);
     await this.db.transaction(async (em) => {
       await apply(em, upserts, deleted);
       if (reports.length > 0) {
@@ -123,7 +110,7 @@ export class RelationshipUsage {
 
 async function apply(
   em: EntityManager,
-  upserts: Map<string, { orgId: string; channelId: string | null; version: number }>,
+  upserts: Map<string, RelationshipRef>,
   deleted: Set<string>,
 ): Promise<void> {
   if (deleted.size > 0) await em.query('DELETE FROM relationship_usage WHERE relationship_id = ANY($1::text[])', [[...deleted]]);

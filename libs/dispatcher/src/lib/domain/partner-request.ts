@@ -1,12 +1,11 @@
 import { createHmac } from 'node:crypto';
-import { ChannelState, DeliveryRequest, payloadTextOf } from '@waybill/contracts';
+import { ChannelState, CONTENT_TYPES, DeliveryRequest, envelopeHead, payloadTextOf } from '@waybill/contracts';
 
 type Format = DeliveryRequest['format'];
 
 export const USER_AGENT = 'Waybill/0.1';
 
 /** The body's content type, by format. */
-export const CONTENT_TYPES = { JSON: 'application/json', XML: 'application/xml', X12: 'application/edi-x12' } as const;
 
 /** What a partner's endpoint receives for one delivery attempt (see API.md). */
 export interface PartnerRequest {
@@ -173,18 +172,7 @@ export function withoutProlog(doc: string): string {
 export function renderBody(delivery: DeliveryRequest, attempt: number): string {
   const payload = payloadTextOf(delivery);
   if (delivery.format !== 'JSON') return payload;
-  const t = delivery.transaction;
-  const head = JSON.stringify({
-    id: t.id,
-    relationshipId: t.relationshipId,
-    senderId: t.senderId,
-    receiverId: t.receiverId,
-    transactionType: t.transactionType,
-    businessNumber: t.businessNumber,
-    stream: t.stream,
-    createdAt: t.createdAt,
-    delivery: { id: delivery.deliveryId, attempt },
-  });
+  const head = JSON.stringify(envelopeHead(delivery.transaction, { id: delivery.deliveryId, attempt }));
   return `${head.slice(0, -1)},"payload":${payload}}`;
 }
 

@@ -1,4 +1,4 @@
-import { ChannelState, CONTENT_TYPES, Format, TransactionHeader } from '@waybill/contracts';
+import { ChannelState, CONTENT_TYPES, envelopeHead, Format, TransactionHeader } from '@waybill/contracts';
 
 /** What stands in a header's value that is a secret (a credential, a signature). */
 export const REDACTED = '[redacted]';
@@ -68,17 +68,6 @@ export function sentRequest(input: SentRequestInput): SentRequestView {
 function bodyOf(t: TransactionHeader, format: Format, payload: string, attempt: SentRequestInput['attempt']): string {
   if (format !== 'JSON') return payload;
   // The envelope around the payload's own text, so that the payload shows exactly as it was sent.
-  const envelope = JSON.stringify({
-    id: t.id,
-    relationshipId: t.relationshipId,
-    senderId: t.senderId,
-    receiverId: t.receiverId,
-    transactionType: t.transactionType,
-    businessNumber: t.businessNumber,
-    stream: t.stream,
-    createdAt: t.createdAt,
-    delivery: attempt ? { id: attempt.deliveryId, attempt: attempt.attempt } : null,
-    payload: 0,
-  });
+  const envelope = JSON.stringify({ ...envelopeHead(t, attempt ? { id: attempt.deliveryId, attempt: attempt.attempt } : null), payload: 0 });
   return `${envelope.slice(0, -'0}'.length)}${payload}}`;
 }

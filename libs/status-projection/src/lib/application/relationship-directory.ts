@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
-import { CATCH_UP_TIMEOUT_MS, Consumed, ConsumerGroups } from '@waybill/messaging';
+import { CATCH_UP_TIMEOUT_MS, Consumed, ConsumerGroups, latestRelationships, RelationshipRef } from '@waybill/messaging';
 import { Problems } from '@waybill/platform';
 import { STATUS_DB } from './status.database';
 
@@ -21,19 +21,7 @@ export class RelationshipDirectory {
 
   /** A batch read by {@link RELATIONSHIPS_GROUP}: the latest of each relationship, in one transaction. */
   async apply(items: readonly Consumed[]): Promise<void> {
-    // The latest per relationship is all that matters; a version guard keeps a replay from going back.
-    const upserts = new Map<string, { orgId: string; channelId: string | null; version: number }>();
-    const deleted = new Set<string>();
-    for (const item of items) {
-      if (item.kind === 'tombstone') {
-        upserts.delete(item.key);
-        deleted.add(item.key);
-      } else if (item.event.type === 'relationship.upserted.v1') {
-        const r = item.event.data;
-        deleted.delete(r.id);
-        upserts.set(r.id, { orgId: r.orgId, channelId: r.channelId, version: r.version });
-      }
-    }
+    const { upserts, deleted } = latestRelationships(items);
     await this.db.transaction((em) => apply(em, upserts, deleted));
   }
 
@@ -60,7 +48,7 @@ export class RelationshipDirectory {
 
 async function apply(
   em: EntityManager,
-  upserts: Map<string, { orgId: string; channelId: string | null; version: number }>,
+  upserts: Map<string, RelationshipRef>,
   deleted: Set<string>,
 ): Promise<void> {
   if (deleted.size > 0) await em.query('DELETE FROM relationships WHERE relationship_id = ANY($1::text[])', [[...deleted]]);

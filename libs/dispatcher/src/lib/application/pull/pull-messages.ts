@@ -1,7 +1,6 @@
-import { ChannelState, DeliveryRequest, payloadTextOf } from '@waybill/contracts';
+import { ChannelState, CONTENT_TYPES, DeliveryRequest, EnvelopeHead, envelopeHead, payloadTextOf } from '@waybill/contracts';
 import { nextRetry } from '@waybill/delivery';
 import type { OutgoingMessage } from '@waybill/messaging';
-import { CONTENT_TYPES } from '../../domain/partner-request';
 import * as ev from '../engine/delivery-events';
 import type { Delivery } from '../engine/work';
 
@@ -13,7 +12,7 @@ import type { Delivery } from '../engine/work';
 export type PullState = 'QUEUED' | 'ACCEPTED' | 'REJECTED' | 'FAILED';
 
 /** A leased message as `GET /v1/channels/{id}/messages` returns it: the envelope a push carries, and its lease. */
-export interface PullMessage {
+export interface PullMessage extends EnvelopeHead<{ id: string; attempt: number }> {
   deliveryId: string;
   transactionId: string;
   /** This lease's number: each lease counts as an attempt. */
@@ -21,15 +20,6 @@ export interface PullMessage {
   leaseExpiresAt: string;
   format: DeliveryRequest['format'];
   contentType: string;
-  id: string;
-  relationshipId: string;
-  senderId: string;
-  receiverId: string;
-  transactionType: string;
-  businessNumber: string | null;
-  stream: 'LIVE' | 'TEST';
-  createdAt: string;
-  delivery: { id: string; attempt: number };
   /**
    * The payload as it was sent: JSON text (JSON channels; the API answer embeds it as it is) or
    * the document (XML, X12; a string in the answer). See `pullMessagesJson`.
@@ -133,7 +123,6 @@ function record(attempt: number, at: Date, outcome: ev.AttemptRecord['outcome'],
 
 export function toMessage(row: MessageRow): PullMessage {
   const r = row.request;
-  const t = r.transaction;
   return {
     deliveryId: r.deliveryId,
     transactionId: r.transactionId,
@@ -141,15 +130,7 @@ export function toMessage(row: MessageRow): PullMessage {
     leaseExpiresAt: (row.leased_until as Date).toISOString(),
     format: r.format,
     contentType: CONTENT_TYPES[r.format],
-    id: t.id,
-    relationshipId: t.relationshipId,
-    senderId: t.senderId,
-    receiverId: t.receiverId,
-    transactionType: t.transactionType,
-    businessNumber: t.businessNumber,
-    stream: t.stream,
-    createdAt: t.createdAt,
-    delivery: { id: r.deliveryId, attempt: row.attempts },
+    ...envelopeHead(r.transaction, { id: r.deliveryId, attempt: row.attempts }),
     payloadText: payloadTextOf(r),
   };
 }

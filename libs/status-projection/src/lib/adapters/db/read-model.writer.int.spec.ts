@@ -1,8 +1,8 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { TransactionEvent } from '@waybill/delivery';
 import { openServiceDataSource, quoteIdent } from '@waybill/persistence';
-import { createTestDatabase } from '@waybill/testing';
-import { random, shuffle, transactionHistory } from '../../../__fixtures__/histories';
+import { createTestDatabase, seededRandom } from '@waybill/testing';
+import { shuffle, transactionHistory } from '../../../__fixtures__/histories';
 import { listQuery } from '../../application/queries/transactions.sql';
 import { STATUS_SCHEMA } from '../../application/status.database';
 import { readModelDdl } from './read-model.ddl';
@@ -16,7 +16,7 @@ import { STATUS_MIGRATIONS } from './status.migrations';
  */
 describe('applyTransactionEvents (real PostgreSQL)', () => {
   let db: DataSource;
-  const rnd = random(20_310_301);
+  const rnd = seededRandom(20_310_301);
   const events: TransactionEvent[] = [];
 
   beforeAll(async () => {
@@ -77,15 +77,15 @@ describe('applyTransactionEvents (real PostgreSQL)', () => {
   it('two readers applying overlapping batches at once (a rebalance): the same rows as one reader', async () => {
     const inOrder = await snapshot(STATUS_SCHEMA);
     await freshModel('status_concurrent');
-    const first = shuffle(events, random(1));
-    const second = shuffle(events, random(2));
+    const first = shuffle(events, seededRandom(1));
+    const second = shuffle(events, seededRandom(2));
     await Promise.all([applyInBatches('status_concurrent', first, () => 30), applyInBatches('status_concurrent', second, () => 17)]);
     expect(await snapshot('status_concurrent')).toEqual(inOrder);
   });
 
   it('a row read before its transaction.received has no created_at and is left out of lists until the header arrives', async () => {
     await freshModel('status_partial');
-    const history = transactionHistory('org_a', 'tx_late_header', 0, random(3));
+    const history = transactionHistory('org_a', 'tx_late_header', 0, seededRandom(3));
     const [received, ...rest] = history;
     await db.transaction((em) => applyTransactionEvents(em, 'status_partial', rest));
     const [before] = await db.query(`SELECT created_at, relationship_id, channel_id FROM status_partial.transactions`);
