@@ -12,7 +12,7 @@
  * Everything started is stopped, also on failure.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -107,8 +107,9 @@ async function main(): Promise<void> {
       WAYBILL_SECRET_KEY: randomBytes(32).toString('base64'),
       WAYBILL_ADMIN_KEY: adminKey,
       WAYBILL_ALLOW_PRIVATE_TARGETS: 'true',
-      // A silent instance's partitions go to the others within seconds.
-      WAYBILL_KAFKA_SESSION_TIMEOUT_MS: '6000',
+      // The shortest session Waybill accepts: a silent instance's partitions go to the others, and
+      // a restarted broker's groups form again, within seconds.
+      WAYBILL_KAFKA_SESSION_TIMEOUT_MS: '3000',
       LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? 'error',
     },
     counts: opts.counts,
@@ -316,6 +317,11 @@ async function main(): Promise<void> {
   for (const at of firsts.values()) if (at >= loadStart && at < loadEnd) perSecond[Math.floor((at - loadStart) / 1000)]++;
   log(`first arrivals per second: ${perSecond.join(' ')}`);
   log(`faults at (s from the load's start): ${injected.map((f) => ((f.at - loadStart) / 1000).toFixed(1)).join(' ')}`);
+  // Every arrival and fault (ms from the load's start), for a closer look at a stall: CHAOS_ARRIVALS=file.json.
+  if (process.env.CHAOS_ARRIVALS) {
+    const rel = (at: number) => at - loadStart;
+    await writeFile(process.env.CHAOS_ARRIVALS, JSON.stringify({ faults: injected.map((f) => ({ ...f, at: rel(f.at) })), arrivals: receiver.arrivals.map((a) => ({ ...a, at: rel(a.at) })) }));
+  }
   // The longest stretch with nothing reaching a partner after each fault, until the next one (or
   // 30 s): a stall — a rebalance, a broker away.
   const sortedFirsts = [...firsts.values()].sort((a, b) => a - b);

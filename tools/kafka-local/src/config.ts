@@ -32,6 +32,10 @@ export function renderServerProperties(layout: BrokerLayout, ports: BrokerPorts)
     'share.coordinator.state.topic.replication.factor': 1,
     'share.coordinator.state.topic.min.isr': 1,
     'group.initial.rebalance.delay.ms': 0,
+    // Waybill accepts consumer sessions from 3 s (WAYBILL_KAFKA_SESSION_TIMEOUT_MS); the broker's
+    // default floor is 6 s. A short session is what lets a restarted broker's groups form again
+    // quickly: it waits out the members it remembers from before the restart for one session.
+    'group.min.session.timeout.ms': 3000,
     'auto.create.topics.enable': 'false',
     'num.partitions': 12,
     'broker.session.timeout.ms': 3000,
