@@ -17,10 +17,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { request } from 'undici';
-import { startKafka, KafkaLocal } from '@waybill/kafka-local';
 import { EmbeddedPostgresHandle, findFreePort, startEmbeddedPostgres } from '@waybill/persistence';
 import { Edge, startEdge, Upstreams } from '@waybill/edge';
-import { ApiClient, seededRandom } from '@waybill/testing';
+import { ApiClient, seededRandom, startOwnKafka } from '@waybill/testing';
 import { Cluster, Instance, InstanceCounts, SERVICES } from '@waybill/distributed';
 import { EXPECTED, FINAL, Kind, recoveries, verdict } from './checks';
 import { Behaviour, ChaosReceiver } from './receiver';
@@ -93,9 +92,7 @@ async function main(): Promise<void> {
   const startPg = () => startEmbeddedPostgres({ dataDir: path.join(workDir, 'postgres'), port: pgPort, database: 'waybill' });
   let pg: EmbeddedPostgresHandle = await startPg();
   cleanups.push({ what: 'PostgreSQL', run: () => pg.stop() });
-  const [kafkaPort, controllerPort] = [await findFreePort(), await findFreePort()];
-  const startBroker = () => startKafka({ dataDir: path.join(workDir, 'kafka'), port: kafkaPort, controllerPort, log: (l) => log(`kafka: ${l}`) });
-  let kafka: KafkaLocal = await startBroker();
+  const kafka = await startOwnKafka({ dataDir: path.join(workDir, 'kafka'), log: (l) => log(`kafka: ${l}`) });
   cleanups.push({ what: 'Kafka', run: () => kafka.stop() });
 
   const adminKey = `wba_${randomBytes(18).toString('base64url')}`;
@@ -227,9 +224,9 @@ async function main(): Promise<void> {
       name: 'SIGKILL Kafka, restart it',
       room: 3,
       inject: async () => {
-        process.kill(kafka.pid, 'SIGKILL');
+        kafka.kill();
         await sleep(2_000);
-        kafka = await startBroker();
+        await kafka.restart();
       },
     },
     { name: 'poison messages', room: 0.5, inject: () => poison(kafka.brokers) },

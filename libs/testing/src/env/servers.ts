@@ -51,11 +51,15 @@ export interface OwnKafka {
   stop(): Promise<void>;
 }
 
-/** Starts a broker of the test's own (slower than the shared one: only for tests that kill it). */
-export async function startOwnKafka(log: (line: string) => void = () => undefined): Promise<OwnKafka> {
-  const workDir = await newDataDir('waybill-own-kafka-');
+/**
+ * Starts a broker of the caller's own (slower than the shared one: only for a test or a run that
+ * kills it). In `dataDir` when given (the caller keeps it), else in a new directory removed on stop.
+ */
+export async function startOwnKafka(opts: { dataDir?: string; log?: (line: string) => void } = {}): Promise<OwnKafka> {
+  const workDir = opts.dataDir ? null : await newDataDir('waybill-own-kafka-');
+  const dataDir = opts.dataDir ?? path.join(workDir as string, 'kafka');
   const [port, controllerPort] = [await findFreePort(), await findFreePort()];
-  const start = () => startKafka({ dataDir: path.join(workDir, 'kafka'), port, controllerPort, log });
+  const start = () => startKafka({ dataDir, port, controllerPort, log: opts.log });
   let kafka = await start();
   return {
     brokers: kafka.brokers,
@@ -65,7 +69,7 @@ export async function startOwnKafka(log: (line: string) => void = () => undefine
     },
     stop: async () => {
       await kafka.stop().catch(() => undefined);
-      await rm(workDir, { recursive: true, force: true });
+      if (workDir) await rm(workDir, { recursive: true, force: true });
     },
   };
 }
