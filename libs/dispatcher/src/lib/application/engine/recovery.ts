@@ -9,8 +9,9 @@ export const FINISHED_KEEP_MS = 60 * 60_000;
 
 /**
  * What a crash repeats. A delivery read from the log that ends is noted finished, with its
- * outcome's events, as they go out (durably, before its message is acknowledged). For a while after it takes a partition, the dispatcher looks up what it reads again
- * — messages whose reader died before acknowledging them — in the parked line and in the notes: a
+ * outcome's events, as they go out (durably, before its message is acknowledged). For a while
+ * after it takes a partition, the dispatcher looks up what it reads again — messages whose reader
+ * died before acknowledging them — in the parked line and in the notes: a
  * parked one stays parked; a finished one has its events published again (consumers dedupe them)
  * and is not sent again.
  */
